@@ -1,0 +1,93 @@
+/**
+ * Every error wsl2proxy throws on purpose. Each has a stable `code`; callers
+ * branch on the class or the code, never on the message text. Only `main.ts`
+ * turns these into exit statuses.
+ *
+ * @module
+ */
+
+/** Base class: a wsl2proxy error with a stable machine-readable code. */
+export class Wsl2ProxyError extends Error {
+  /** Stable identifier, e.g. `"PROTOCOL"`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The peer broke the wire protocol; the session ends with GO_AWAY. */
+export class ProtocolError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("PROTOCOL", message, options);
+  }
+}
+
+/** The preface exchange failed: stray bytes, wrong magic, or incompatible versions. */
+export class HandshakeError extends Wsl2ProxyError {
+  constructor(
+    code: "BAD_MAGIC" | "VERSION_MISMATCH" | "HANDSHAKE_EOF" | "HANDSHAKE_TIMEOUT" | "BAD_ROLE",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** A stream was reset by either side; `resetCode` is the wire reset code. */
+export class StreamResetError extends Wsl2ProxyError {
+  /** Numeric reset code as carried on the wire (see docs/PROTOCOL.md). */
+  readonly resetCode: number;
+  /** True when the reset came from the peer, false when it was local. */
+  readonly remote: boolean;
+  constructor(resetCode: number, reason: string, remote: boolean, options?: ErrorOptions) {
+    super("STREAM_RESET", reason, options);
+    this.resetCode = resetCode;
+    this.remote = remote;
+  }
+}
+
+/** The session is closed (GO_AWAY sent or received, or the pipe ended). */
+export class SessionClosedError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("SESSION_CLOSED", message, options);
+  }
+}
+
+/** The config file is invalid; the message names file:line:column and the key. */
+export class ConfigError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("CONFIG", message, options);
+  }
+}
+
+/** Dialling a target failed; `resetCode` is what goes on the wire. */
+export class DialError extends Wsl2ProxyError {
+  readonly resetCode: number;
+  constructor(resetCode: number, message: string, options?: ErrorOptions) {
+    super("DIAL", message, options);
+    this.resetCode = resetCode;
+  }
+}
+
+/** The runtime directory is unsafe (wrong owner, symlink, too-open mode). */
+export class RuntimeDirError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("RUNTIME_DIR", message, options);
+  }
+}
+
+/** Something the platform cannot do here (e.g. not on WSL and no agent.command). */
+export class UnsupportedError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("UNSUPPORTED", message, options);
+  }
+}
+
+/** The daemon is not running / cannot be reached over its control socket. */
+export class DaemonError extends Wsl2ProxyError {
+  constructor(code: "NOT_RUNNING" | "START_FAILED" | "CONTROL", message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
