@@ -55,10 +55,35 @@ export class SessionClosedError extends Wsl2ProxyError {
   }
 }
 
+/** One problem found in a config file (see {@linkcode ConfigError.issues}). */
+export interface ConfigIssue {
+  /** The config file the problem is in. */
+  readonly file: string;
+  /** 1-based line of the offending value (or key); absent for whole-file problems. */
+  readonly line?: number;
+  /** 1-based column (in code points) of the offending value (or key). */
+  readonly column?: number;
+  /** Key path such as `sockets[0].windows_addr`; `(syntax)` for YAML errors. */
+  readonly key: string;
+  /** What is wrong, e.g. `unknown scheme "pip://"`. */
+  readonly problem: string;
+  /** What was expected instead, e.g. `pipe://./pipe/NAME, ...`. */
+  readonly expected: string;
+}
+
+/** Options for {@linkcode ConfigError}. */
+export interface ConfigErrorOptions extends ErrorOptions {
+  /** Every problem found, in file order; the message is these formatted one per line. */
+  issues?: readonly ConfigIssue[];
+}
+
 /** The config file is invalid; the message names file:line:column and the key. */
 export class ConfigError extends Wsl2ProxyError {
-  constructor(message: string, options?: ErrorOptions) {
+  /** Every problem found (empty when the error was built from a message alone). */
+  readonly issues: readonly ConfigIssue[];
+  constructor(message: string, options?: ConfigErrorOptions) {
     super("CONFIG", message, options);
+    this.issues = options?.issues ?? [];
   }
 }
 
