@@ -116,3 +116,24 @@ export class DaemonError extends Wsl2ProxyError {
     super(code, message, options);
   }
 }
+
+/** A socket path or port is taken: another process listens there, or a non-socket file is in the way. */
+export class AddressInUseError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ADDR_IN_USE", message, options);
+  }
+}
+
+/** A write or shutdown was attempted on a connection that is already closed. */
+export class ConnectionClosedError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("CONN_CLOSED", message, options);
+  }
+}
+
+/** A child process could not be started (e.g. the executable was not found); `cause` holds the runtime's error. */
+export class SpawnError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("SPAWN", message, options);
+  }
+}
