@@ -1,0 +1,92 @@
+/**
+ * Session configuration: one type, a comment on every field, defaults and a
+ * validity check (as yamux's `Config`, `DefaultConfig`, `VerifyConfig`).
+ *
+ * @module
+ */
+import type { IncomingStream } from "./incoming_stream.ts";
+import type { PeerNames, Role } from "./preface.ts";
+
+/** Options for {@linkcode Session.connect}. */
+export interface SessionOptions {
+  /** `"client"` opens odd stream ids (the Linux side), `"server"` even ids (the Windows side). */
+  role: Role;
+  /** This program's version, sent in the preface and used in mismatch messages. */
+  version: string;
+  /** Capability bits announced in the preface. @default 0 */
+  capabilities?: number;
+  /**
+   * Initial receive window per stream, in bytes: how much the peer may send on
+   * one stream before the application reads. @default 262144 (256 KiB)
+   */
+  streamWindow?: number;
+  /**
+   * Session-wide receive budget: the most unread bytes buffered across all
+   * streams. Data beyond it is a protocol error. @default 67108864 (64 MiB)
+   */
+  sessionWindow?: number;
+  /** Largest DATA payload we send and accept. Chosen by measurement (docs/BENCHMARKS.md). @default 65536 */
+  maxFramePayload?: number;
+  /** Most bytes handed to the output in one write. @default 262144 */
+  maxWriteBatch?: number;
+  /** Most concurrently open streams; further SYNs are refused with RST. @default 65536 */
+  maxStreams?: number;
+  /** Interval between keepalive pings in ms; 0 turns them off. Pings never time a session out. @default 30000 */
+  keepaliveMs?: number;
+  /** How long to wait for the peer's preface. @default 20000 */
+  handshakeTimeoutMs?: number;
+  /** How long `close()` waits to flush GO_AWAY before dropping the output. @default 1000 */
+  closeTimeoutMs?: number;
+  /** Names for handshake messages. @default { local: "this side", peer: "the peer" } */
+  names?: PeerNames;
+  /** Added to version-mismatch messages: what the user should do. */
+  mismatchHint?: string;
+  /**
+   * Called for each stream the peer opens. Call `accept()` (after dialling, say)
+   * or `reject(code, reason)`. Without a handler every stream is refused.
+   */
+  onStream?: (incoming: IncomingStream) => void;
+}
+
+/** {@linkcode SessionOptions} with every default filled in. */
+export type ResolvedSessionOptions = Required<Omit<SessionOptions, "onStream">> & Pick<SessionOptions, "onStream">;
+
+/** The defaults, as a fresh object. */
+export function defaultSessionOptions(): Omit<ResolvedSessionOptions, "role" | "version" | "onStream"> {
+  return {
+    capabilities: 0,
+    streamWindow: 256 * 1024,
+    sessionWindow: 64 * 1024 * 1024,
+    maxFramePayload: 64 * 1024,
+    maxWriteBatch: 256 * 1024,
+    maxStreams: 65536,
+    keepaliveMs: 30_000,
+    handshakeTimeoutMs: 20_000,
+    closeTimeoutMs: 1000,
+    names: { local: "this side", peer: "the peer" },
+    mismatchHint: "Use the same wsl2proxy version on both sides.",
+  };
+}
+
+/** Fill in defaults and check ranges; throws RangeError on a nonsensical option. */
+export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {
+  const o = { ...defaultSessionOptions(), ...stripUndefined(options) } as ResolvedSessionOptions;
+  if (o.role !== "client" && o.role !== "server") throw new RangeError(`role must be "client" or "server"`);
+  if (!(o.streamWindow >= 1024 && o.streamWindow <= 0x7fff_ffff)) {
+    throw new RangeError("streamWindow must be 1 KiB .. 2 GiB");
+  }
+  if (!(o.sessionWindow >= o.streamWindow && o.sessionWindow <= 0xffff_ffff)) {
+    throw new RangeError("sessionWindow must be at least streamWindow and below 4 GiB");
+  }
+  if (!(o.maxFramePayload >= 1024 && o.maxFramePayload <= 1024 * 1024)) {
+    throw new RangeError("maxFramePayload must be 1 KiB .. 1 MiB");
+  }
+  if (!(o.maxWriteBatch >= o.maxFramePayload)) throw new RangeError("maxWriteBatch must be >= maxFramePayload");
+  if (!(o.maxStreams >= 1)) throw new RangeError("maxStreams must be >= 1");
+  if (!(o.keepaliveMs >= 0)) throw new RangeError("keepaliveMs must be >= 0");
+  return o;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

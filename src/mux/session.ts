@@ -1,0 +1,581 @@
+/**
+ * A multiplexed session over one pair of byte streams.
+ *
+ * Two pumps run per session. The reader pump decodes frames and dispatches
+ * them synchronously: it never awaits a stream's consumer and never waits for
+ * the writer, so one stalled stream or a full pipe cannot freeze the others.
+ * The writer pump is the only code that writes: control frames first, then
+ * one DATA frame per ready stream in round-robin, batched into one write.
+ *
+ * @module
+ */
+import { ProtocolError, SessionClosedError, StreamResetError } from "../errors.ts";
+import { decodeReason, encodeFrame, encodeReason, Flag, FrameType, GoAwayCode, HEADER_SIZE, MAX_WINDOW, ResetCode, writeHeader } from "./frame.ts";
+import type { Frame } from "./frame.ts";
+import { FrameDecoder } from "./frame_decoder.ts";
+import { handshake } from "./handshake.ts";
+import { IncomingStream } from "./incoming_stream.ts";
+import { type ResolvedSessionOptions, resolveSessionOptions, type SessionOptions } from "./options.ts";
+import { type Preface, PROTOCOL_VERSION } from "./preface.ts";
+import { MuxStream, type StreamHost } from "./stream.ts";
+
+/** Counters for `status` and benchmarks. */
+export interface SessionStats {
+  /** Streams currently in the session's table. */
+  openStreams: number;
+  /** Streams ever opened, by either side. */
+  totalStreams: number;
+  /** DATA payload bytes received / sent. */
+  bytesIn: number;
+  bytesOut: number;
+  /** Frames received / sent. */
+  framesIn: number;
+  framesOut: number;
+  /** Received bytes not yet read by the application. */
+  bufferedIn: number;
+  /** Last measured ping round trip in ms, or null before the first pong. */
+  rttMs: number | null;
+}
+
+/** Why a session ended. */
+export interface SessionCloseInfo {
+  /** Human-readable reason. */
+  reason: string;
+  /** The error, or null for a normal close. */
+  error: Error | null;
+  /** True when the peer ended it (GO_AWAY or EOF), false when we did. */
+  remote: boolean;
+}
+
+/** Options for {@linkcode Session.open}. */
+export interface OpenOptions {
+  /** Abort the open: the stream is reset and `open` rejects. */
+  signal?: AbortSignal;
+}
+
+interface PendingOpen {
+  stream: MuxStream;
+  resolve: (s: MuxStream) => void;
+  reject: (e: Error) => void;
+}
+
+const MAX_PINGS_IN_FLIGHT = 16;
+const MAX_QUEUED_PONGS = 64;
+
+/** One end of a multiplexed session. Create with {@linkcode Session.connect}. */
+export class Session implements StreamHost {
+  /** The peer's preface: its version, role, capabilities and windows. */
+  readonly peer: Preface;
+  /** Resolves (never rejects) when the session has ended and its output is closed. */
+  readonly closed: Promise<SessionCloseInfo>;
+
+  readonly #o: ResolvedSessionOptions;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #decoder: FrameDecoder;
+  readonly #streams = new Map<number, MuxStream>();
+  readonly #opening = new Map<number, PendingOpen>();
+  readonly #pings = new Map<number, { start: number; resolve: (ms: number) => void; reject: (e: Error) => void }>();
+  #resolveClosed!: (info: SessionCloseInfo) => void;
+  #closeInfo: SessionCloseInfo | null = null;
+
+  #nextId: number;
+  #lastPeerId = 0;
+  #nextPing = 1;
+  #keepalive: ReturnType<typeof setInterval> | undefined;
+
+  // Flow control (see docs/PROTOCOL.md, "Flow control").
+  #sendWindow: number; // session credit the peer granted us
+  #recvAvail: number; // session credit the peer still has
+  #recvOwed = 0; // consumed, not yet returned
+  #creditDue = new Set<MuxStream>();
+
+  // Writer pump state.
+  #control: Uint8Array[] = [];
+  #queuedPongs = 0;
+  #ready: MuxStream[] = [];
+  #wakeup: (() => void) | null = null;
+  #stats: SessionStats = {
+    openStreams: 0, totalStreams: 0, bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, bufferedIn: 0, rttMs: null,
+  };
+
+  /**
+   * Exchange prefaces over `readable`/`writable` and start the session.
+   * @throws {HandshakeError} on stray bytes, a version mismatch, EOF or timeout.
+   */
+  static async connect(
+    readable: ReadableStream<Uint8Array>,
+    writable: WritableStream<Uint8Array>,
+    options: SessionOptions,
+  ): Promise<Session> {
+    const o = resolveSessionOptions(options);
+    const reader = readable.getReader();
+    const writer = writable.getWriter();
+    const local: Preface = {
+      protocol: PROTOCOL_VERSION,
+      role: o.role,
+      capabilities: o.capabilities,
+      streamWindow: o.streamWindow,
+      sessionWindow: o.sessionWindow,
+      version: o.version,
+    };
+    try {
+      const { peer, leftover } = await handshake(reader, writer, local, o.names, o.mismatchHint, o.handshakeTimeoutMs);
+      return new Session(o, reader, writer, peer, leftover);
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      writer.abort(e).catch(() => {});
+      throw e;
+    }
+  }
+
+  private constructor(
+    o: ResolvedSessionOptions,
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    writer: WritableStreamDefaultWriter<Uint8Array>,
+    peer: Preface,
+    leftover: Uint8Array,
+  ) {
+    this.#o = o;
+    this.#reader = reader;
+    this.#writer = writer;
+    this.peer = peer;
+    this.#nextId = o.role === "client" ? 1 : 2;
+    this.#sendWindow = peer.sessionWindow;
+    this.#recvAvail = o.sessionWindow;
+    this.#decoder = new FrameDecoder({ maxPayload: o.maxFramePayload });
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#decoder.push(leftover);
+    if (o.keepaliveMs > 0) {
+      this.#keepalive = setInterval(() => this.ping().catch(() => {}), o.keepaliveMs);
+    }
+    this.#readLoop();
+    this.#writeLoop();
+  }
+
+  /** Whether the session has ended (or is ending). */
+  get isClosed(): boolean {
+    return this.#closeInfo !== null;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): SessionStats {
+    return {
+      ...this.#stats,
+      openStreams: this.#streams.size,
+      bufferedIn: this.#o.sessionWindow - this.#recvAvail - this.#recvOwed,
+    };
+  }
+
+  /**
+   * Open a stream to `target` on the far side. Resolves once the peer has
+   * dialled it and answered ACK.
+   * @throws {StreamResetError} when the peer answers RST (the reason says why, e.g. "pipe not found").
+   * @throws {SessionClosedError} when the session ends first.
+   */
+  open(target: string, options: OpenOptions = {}): Promise<MuxStream> {
+    if (this.#closeInfo) return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
+    const bytes = new TextEncoder().encode(target);
+    if (bytes.byteLength === 0 || bytes.byteLength > 4096) {
+      return Promise.reject(new RangeError("target must be 1..4096 bytes of UTF-8"));
+    }
+    if (this.#streams.size >= this.#o.maxStreams) {
+      return Promise.reject(new StreamResetError(ResetCode.REFUSED, "too many open streams", false));
+    }
+    const id = this.#nextId;
+    this.#nextId += 2;
+    const stream = this.#newStream(id, target);
+    return new Promise<MuxStream>((resolve, reject) => {
+      this.#opening.set(id, { stream, resolve, reject });
+      this.#queueControl(encodeFrame(FrameType.DATA, Flag.SYN, id, bytes.byteLength, bytes));
+      const signal = options.signal;
+      if (signal) {
+        const onAbort = () => {
+          if (!this.#opening.has(id)) return;
+          this.#opening.delete(id);
+          stream.reset(ResetCode.CANCEL, "open aborted");
+          reject(signal.reason ?? new StreamResetError(ResetCode.CANCEL, "open aborted", false));
+        };
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+        stream.closed.then(() => signal.removeEventListener("abort", onAbort));
+      }
+    });
+  }
+
+  /** Send a PING and resolve with the round-trip time in ms. */
+  ping(): Promise<number> {
+    if (this.#closeInfo) return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
+    if (this.#pings.size >= MAX_PINGS_IN_FLIGHT) return Promise.reject(new RangeError("too many pings in flight"));
+    const value = this.#nextPing;
+    this.#nextPing = (this.#nextPing + 1) >>> 0 || 1;
+    return new Promise((resolve, reject) => {
+      this.#pings.set(value, { start: performance.now(), resolve, reject });
+      this.#queueControl(encodeFrame(FrameType.PING, Flag.SYN, 0, value));
+    });
+  }
+
+  /** End the session: GO_AWAY to the peer, reset every open stream, close the output. */
+  close(reason = "closed"): Promise<SessionCloseInfo> {
+    this.#end({ reason, error: null, remote: false }, { code: GoAwayCode.NORMAL, reason });
+    return this.closed;
+  }
+
+  // ---- reader pump ------------------------------------------------------
+
+  async #readLoop(): Promise<void> {
+    try {
+      this.#drainFrames();
+      while (!this.#closeInfo) {
+        const { value, done } = await this.#reader.read();
+        if (done) {
+          const reason = `${this.#o.names.peer} closed the pipe`;
+          this.#end({ reason, error: new SessionClosedError(reason), remote: true });
+          return;
+        }
+        this.#decoder.push(value);
+        this.#drainFrames();
+      }
+    } catch (e) {
+      if (e instanceof ProtocolError) {
+        this.#end({ reason: e.message, error: e, remote: false }, { code: GoAwayCode.PROTOCOL_ERROR, reason: e.message });
+      } else if (!this.#closeInfo) {
+        const error = e instanceof Error ? e : new Error(String(e));
+        this.#end({ reason: `reading from ${this.#o.names.peer} failed: ${error.message}`, error, remote: true });
+      }
+    }
+  }
+
+  #drainFrames(): void {
+    let f: Frame | null;
+    while (!this.#closeInfo && (f = this.#decoder.next()) !== null) {
+      this.#stats.framesIn++;
+      switch (f.type) {
+        case FrameType.DATA:
+          this.#onData(f);
+          break;
+        case FrameType.WINDOW_UPDATE:
+          this.#onWindowUpdate(f);
+          break;
+        case FrameType.PING:
+          this.#onPing(f);
+          break;
+        case FrameType.GO_AWAY: {
+          const { code, reason } = decodeReason(f.payload);
+          const why = `${this.#o.names.peer} ended the session (GO_AWAY code ${code}): ${reason}`;
+          const error = code === GoAwayCode.NORMAL ? null : new SessionClosedError(why);
+          this.#end({ reason: why, error, remote: true });
+          break;
+        }
+      }
+    }
+  }
+
+  #onData(f: Frame): void {
+    if (f.flags & Flag.SYN) return this.#onSyn(f);
+    const stream = this.#streams.get(f.streamId);
+    if (f.flags & Flag.RST) {
+      if (!stream) return this.#checkKnown(f.streamId);
+      const { code, reason } = decodeReason(f.payload);
+      stream._remoteReset(code, reason); // a pending open() is rejected by _finished()
+      return;
+    }
+    const n = f.payload.byteLength;
+    if (n > this.#recvAvail) {
+      throw new ProtocolError(`session window overflow: ${n} bytes sent with only ${this.#recvAvail} of credit`);
+    }
+    this.#recvAvail -= n;
+    this.#stats.bytesIn += n;
+    if (!stream) {
+      this.#checkKnown(f.streamId);
+      this.#returnSessionCredit(n); // late data for a stream we already dropped
+      return;
+    }
+    if (!stream._established) throw new ProtocolError(`DATA on stream ${f.streamId} before it was accepted`);
+    if (stream._remoteDone) {
+      if (stream.error) return this.#returnSessionCredit(n); // we reset it; data was in flight
+      throw new ProtocolError(`DATA on stream ${f.streamId} after its FIN`);
+    }
+    if (n > stream._recvAvail) {
+      throw new ProtocolError(
+        `stream window overflow on stream ${f.streamId}: ${n} bytes sent with only ${stream._recvAvail} of credit`,
+      );
+    }
+    stream._recvAvail -= n;
+    if (n > 0) stream._receive(f.payload);
+    if (f.flags & Flag.FIN) stream._receiveFin();
+  }
+
+  #onSyn(f: Frame): void {
+    const id = f.streamId;
+    const peerParity = this.#o.role === "client" ? 0 : 1;
+    if (id % 2 !== peerParity) {
+      throw new ProtocolError(
+        `${this.#o.names.peer} opened stream ${id} of the wrong parity (the Linux side opens odd ids, the Windows side even)`,
+      );
+    }
+    if (id <= this.#lastPeerId) throw new ProtocolError(`stream id ${id} reused (ids must increase)`);
+    this.#lastPeerId = id;
+    let target: string;
+    try {
+      target = new TextDecoder("utf-8", { fatal: true }).decode(f.payload);
+    } catch {
+      throw new ProtocolError(`SYN on stream ${id} carries a target that is not UTF-8`);
+    }
+    const handler = this.#o.onStream;
+    if (!handler || this.#streams.size >= this.#o.maxStreams) {
+      const reason = handler ? "too many open streams" : "this side accepts no streams";
+      this.#queueControl(encodeRst(id, ResetCode.REFUSED, reason));
+      return;
+    }
+    const stream = this.#newStream(id, target);
+    try {
+      handler(new IncomingStream(this, stream));
+    } catch (e) {
+      stream.reset(ResetCode.INTERNAL, `stream handler failed: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  #onWindowUpdate(f: Frame): void {
+    if (f.streamId === 0) {
+      if (this.#sendWindow + f.length > 0xffff_ffff) throw new ProtocolError("session send window overflow");
+      this.#sendWindow += f.length;
+      if (this.#ready.length) this.#wake();
+      return;
+    }
+    const stream = this.#streams.get(f.streamId);
+    if (!stream) return this.#checkKnown(f.streamId);
+    if (f.flags & Flag.ACK) {
+      const pending = this.#opening.get(f.streamId);
+      if (!pending) throw new ProtocolError(`unexpected ACK on stream ${f.streamId}`);
+      this.#opening.delete(f.streamId);
+      stream._established = true;
+      pending.resolve(stream);
+    }
+    if (f.length > 0) {
+      if (stream._sendWindow + f.length > MAX_WINDOW) throw new ProtocolError(`window overflow on stream ${f.streamId}`);
+      stream._sendWindow += f.length;
+      if (stream._canSend()) this._wantsSend(stream);
+    }
+  }
+
+  #onPing(f: Frame): void {
+    if (f.flags & Flag.SYN) {
+      if (this.#queuedPongs >= MAX_QUEUED_PONGS) return; // a flood; the pinger's ping() waits for session end
+      this.#queuedPongs++;
+      this.#queueControl(encodeFrame(FrameType.PING, Flag.ACK, 0, f.length));
+      return;
+    }
+    const p = this.#pings.get(f.length);
+    if (!p) return;
+    this.#pings.delete(f.length);
+    const ms = performance.now() - p.start;
+    this.#stats.rttMs = ms;
+    p.resolve(ms);
+  }
+
+  /** A frame for an id not in the table: fine if it was used before, an error otherwise. */
+  #checkKnown(id: number): void {
+    const ours = (id % 2 === 1) === (this.#o.role === "client");
+    const used = ours ? id < this.#nextId : id <= this.#lastPeerId;
+    if (!used) throw new ProtocolError(`frame for stream ${id}, which was never opened`);
+  }
+
+  #newStream(id: number, target: string): MuxStream {
+    const stream = new MuxStream(this, id, target, this.peer.streamWindow);
+    stream._recvAvail = this.#o.streamWindow;
+    this.#streams.set(id, stream);
+    this.#stats.totalStreams++;
+    return stream;
+  }
+
+  // ---- StreamHost / IncomingHost ------------------------------------------
+
+  /** @internal */
+  _accept(stream: MuxStream): void {
+    stream._established = true;
+    this.#queueControl(encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, stream.id, 0));
+  }
+
+  /** @internal */
+  _reject(stream: MuxStream, code: number, reason: string): void {
+    stream.reset(code, reason);
+  }
+
+  /** @internal */
+  _wantsSend(stream: MuxStream): void {
+    if (stream._inReady || this.#closeInfo) return;
+    stream._inReady = true;
+    this.#ready.push(stream);
+    this.#wake();
+  }
+
+  /** @internal */
+  _sendReset(stream: MuxStream, code: number, reason: string): void {
+    if (this.#closeInfo || !this.#streams.has(stream.id)) return;
+    this.#queueControl(encodeRst(stream.id, code, reason));
+  }
+
+  /** @internal */
+  _consumed(stream: MuxStream, n: number): void {
+    if (this.#closeInfo) return;
+    this.#returnSessionCredit(n);
+    if (stream._remoteDone || !this.#streams.has(stream.id)) return;
+    stream._creditOwed += n;
+    if (stream._creditOwed >= this.#o.streamWindow / 2 && !this.#creditDue.has(stream)) {
+      this.#creditDue.add(stream);
+      this.#wake();
+    }
+  }
+
+  /** @internal */
+  _finished(stream: MuxStream): void {
+    this.#streams.delete(stream.id);
+    this.#creditDue.delete(stream);
+    const pending = this.#opening.get(stream.id);
+    if (pending) {
+      this.#opening.delete(stream.id);
+      pending.reject(stream.error ?? new SessionClosedError("stream ended before it was accepted"));
+    }
+  }
+
+  #returnSessionCredit(n: number): void {
+    this.#recvOwed += n;
+    if (this.#recvOwed >= this.#o.sessionWindow / 2) this.#wake();
+  }
+
+  // ---- writer pump ------------------------------------------------------
+
+  #queueControl(frame: Uint8Array): void {
+    if (this.#closeInfo) return;
+    this.#control.push(frame);
+    this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#wakeup;
+    if (w) {
+      this.#wakeup = null;
+      w();
+    }
+  }
+
+  async #writeLoop(): Promise<void> {
+    try {
+      while (!this.#closeInfo) {
+        const batch = this.#collect();
+        if (batch === null) {
+          await new Promise<void>((resolve) => (this.#wakeup = resolve));
+          continue;
+        }
+        await this.#writer.write(batch);
+      }
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      this.#end({ reason: `writing to ${this.#o.names.peer} failed: ${error.message}`, error, remote: true });
+    }
+  }
+
+  /** Everything ready to go, as one buffer; null when there is nothing. */
+  #collect(): Uint8Array | null {
+    const parts: Uint8Array[] = this.#control;
+    let size = 0;
+    for (const p of parts) size += p.byteLength;
+    this.#control = [];
+    this.#queuedPongs = 0;
+    if (this.#recvOwed >= this.#o.sessionWindow / 2) {
+      parts.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, this.#recvOwed));
+      size += HEADER_SIZE;
+      this.#recvAvail += this.#recvOwed;
+      this.#recvOwed = 0;
+    }
+    for (const s of this.#creditDue) {
+      parts.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, s._creditOwed));
+      size += HEADER_SIZE;
+      s._recvAvail += s._creditOwed;
+      s._creditOwed = 0;
+    }
+    this.#creditDue.clear();
+    const max = this.#o.maxWriteBatch;
+    let idle = 0; // streams looked at in a row without producing a frame
+    while (size < max && this.#ready.length > 0 && idle < this.#ready.length) {
+      const s = this.#ready.shift()!;
+      s._inReady = false;
+      const slice = s._takeSend(Math.min(this.#o.maxFramePayload, this.#sendWindow));
+      if (slice) {
+        idle = 0;
+        const n = slice.bytes.byteLength;
+        const frame = new Uint8Array(HEADER_SIZE + n);
+        writeHeader(frame, 0, FrameType.DATA, slice.fin ? Flag.FIN : 0, s.id, n);
+        frame.set(slice.bytes, HEADER_SIZE);
+        parts.push(frame);
+        size += frame.byteLength;
+        this.#sendWindow -= n;
+        this.#stats.bytesOut += n;
+      } else {
+        idle++;
+      }
+      if (s._canSend()) {
+        s._inReady = true;
+        this.#ready.push(s);
+      }
+    }
+    if (parts.length === 0) return null;
+    this.#stats.framesOut += parts.length;
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(size);
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.byteLength;
+    }
+    return out;
+  }
+
+  // ---- ending -----------------------------------------------------------
+
+  #end(info: SessionCloseInfo, goAway?: { code: number; reason: string }): void {
+    if (this.#closeInfo) return;
+    this.#closeInfo = info;
+    clearInterval(this.#keepalive);
+    const cause = info.error ?? new SessionClosedError(`session closed: ${info.reason}`);
+    const payload = goAway ? encodeReason(goAway.code, goAway.reason) : null;
+    const farewell = payload ? encodeFrame(FrameType.GO_AWAY, 0, 0, payload.byteLength, payload) : null;
+    this.#control = [];
+    for (const p of this.#opening.values()) p.reject(cause);
+    this.#opening.clear();
+    for (const s of [...this.#streams.values()]) s._sessionEnded(cause);
+    this.#streams.clear();
+    this.#ready = [];
+    this.#creditDue.clear();
+    for (const p of this.#pings.values()) p.reject(cause);
+    this.#pings.clear();
+    this.#reader.cancel().catch(() => {});
+    this.#wake();
+    this.#shutdownOutput(farewell);
+  }
+
+  /** Flush GO_AWAY (queued behind any write in flight) and close; abort if the pipe stays blocked. */
+  async #shutdownOutput(farewell: Uint8Array | null): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), this.#o.closeTimeoutMs)));
+    try {
+      const flush = (async () => {
+        if (farewell) await this.#writer.write(farewell);
+        await this.#writer.close();
+      })();
+      flush.catch(() => {});
+      if ((await Promise.race([flush, timeout])) === "timeout") await this.#writer.abort().catch(() => {});
+    } catch {
+      await this.#writer.abort().catch(() => {});
+    } finally {
+      clearTimeout(timer);
+      this.#resolveClosed(this.#closeInfo!);
+    }
+  }
+}
+
+function encodeRst(id: number, code: number, reason: string): Uint8Array {
+  const payload = encodeReason(code, reason);
+  return encodeFrame(FrameType.DATA, Flag.RST, id, payload.byteLength, payload);
+}
