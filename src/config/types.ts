@@ -1,0 +1,74 @@
+/**
+ * The validated, fully expanded configuration. Every path in here is absolute
+ * and normalised; every `{runtime_dir}` template and `~` is already expanded.
+ *
+ * @module
+ */
+
+/** How much the daemon logs. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Every {@linkcode LogLevel}, least severe first. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/**
+ * A target dialled on the Windows side. `url` is the canonical URL form; it is
+ * what goes over the wire as the stream target, and the agent parses it again
+ * with `parseWindowsAddr`.
+ */
+export type WindowsAddr =
+  /** A local named pipe; `path` is `\\.\pipe\NAME`. */
+  | { readonly kind: "pipe"; readonly path: string; readonly url: string }
+  /** A Windows AF_UNIX socket; `path` is `C:\dir\file.sock` (backslashes). */
+  | { readonly kind: "unix"; readonly path: string; readonly url: string }
+  /** A TCP host and port as seen from Windows; IPv6 hosts are stored without brackets. */
+  | { readonly kind: "tcp"; readonly host: string; readonly port: number; readonly url: string };
+
+/** Where the daemon listens on the Linux side. */
+export type LinuxAddr =
+  /** A Unix-domain socket file; `path` is absolute and normalised. */
+  | { readonly kind: "unix"; readonly path: string }
+  /** A TCP listener; loopback unless the socket has `allow_remote: true`. IPv6 without brackets. */
+  | { readonly kind: "tcp"; readonly host: string; readonly port: number };
+
+/** One forwarded socket: listen at `linuxAddr`, dial `windowsAddr` for each connection. */
+export interface SocketConfig {
+  /** Environment variable that `wsl2proxy env` exports with the Linux address (`env_name`). */
+  readonly envName: string;
+  /** Where to listen on Linux (`linux_addr`). */
+  readonly linuxAddr: LinuxAddr;
+  /** What to dial on Windows (`windows_addr`). */
+  readonly windowsAddr: WindowsAddr;
+  /** Whether a TCP `linuxAddr` may bind a non-loopback host (`allow_remote`). @default false */
+  readonly allowRemote: boolean;
+}
+
+/** How the daemon starts the Windows agent (`agent`). */
+export type AgentConfig =
+  /** No `agent` key (or an empty one): locate and place the agent automatically. */
+  | { readonly kind: "auto" }
+  /** `agent.command`: run this argv (first item is the program) instead. */
+  | { readonly kind: "command"; readonly command: readonly string[] }
+  /** `agent.path`: use the agent executable at this absolute Linux path. */
+  | { readonly kind: "path"; readonly path: string };
+
+/** The whole configuration. */
+export interface Config {
+  /** The file this came from, or `undefined` for the built-in defaults. */
+  readonly file: string | undefined;
+  /** `log_level`. @default "info" */
+  readonly logLevel: LogLevel;
+  /** `log_path`. @default "{runtime_dir}/proxy.log" */
+  readonly logPath: string;
+  /** `runtime_dir`. @default "$XDG_RUNTIME_DIR/wsl2proxy", else "/tmp/wsl2proxy-$USER" */
+  readonly runtimeDir: string;
+  /** `sockets`. @default one socket: SSH_AUTH_SOCK → pipe://./pipe/openssh-ssh-agent */
+  readonly sockets: readonly SocketConfig[];
+  /** `agent`. @default { kind: "auto" } */
+  readonly agent: AgentConfig;
+  /**
+   * Things that are valid but probably not meant (e.g. `sockets: []`), each
+   * formatted like an error line: `file:line:column: key: text`.
+   */
+  readonly warnings: readonly string[];
+}
