@@ -194,10 +194,14 @@ function readSocket(
   const fields = readMap(st, item, p, SOCKET_KEYS);
 
   let allowRemote = false;
+  let allowRemoteBad = false;
   const ar = fields.get("allow_remote")?.value;
   if (ar !== undefined && !isNull(ar.node)) {
     if (isScalar(ar.node) && typeof ar.node.value === "boolean") allowRemote = ar.node.value;
-    else st.issues.add(ar.at, `${p}.allow_remote`, `got ${describe(ar.node)}`, EXPECT.bool);
+    else {
+      st.issues.add(ar.at, `${p}.allow_remote`, `got ${describe(ar.node)}`, EXPECT.bool);
+      allowRemoteBad = true;
+    }
   }
 
   let envName: string | undefined;
@@ -223,7 +227,8 @@ function readSocket(
     ? expand(st, la, `${p}.linux_addr`, laText, EXPECT.template)
     : undefined;
   if (la && laExpanded !== undefined) {
-    linuxAddr = ok(st, la, `${p}.linux_addr`, parseLinuxAddr(laExpanded, allowRemote));
+    // A bad allow_remote has its own issue; blaming the host as well would be a knock-on error.
+    linuxAddr = ok(st, la, `${p}.linux_addr`, parseLinuxAddr(laExpanded, allowRemote || allowRemoteBad));
     const k = linuxAddr && linuxAddrKey(linuxAddr);
     if (linuxAddr && k !== undefined && linuxAddrs.has(k)) {
       const line = st.issues.position(linuxAddrs.get(k)!).line;
@@ -242,7 +247,9 @@ function readSocket(
   const waText = wa && stringOf(st, wa, `${p}.windows_addr`, WINDOWS_ADDR_FORMS);
   if (wa && waText !== undefined) windowsAddr = ok(st, wa, `${p}.windows_addr`, parseWindowsAddr(waText));
 
-  if (envName === undefined || linuxAddr === undefined || windowsAddr === undefined) return undefined;
+  if (envName === undefined || linuxAddr === undefined || windowsAddr === undefined || allowRemoteBad) {
+    return undefined;
+  }
   return { envName, linuxAddr, windowsAddr, allowRemote };
 }
 
