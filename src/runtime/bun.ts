@@ -1,0 +1,239 @@
+/**
+ * The {@linkcode Runtime} for Bun.
+ *
+ * Unix and TCP sockets use `Bun.listen` / `Bun.connect` (see `bun_conn.ts`).
+ * Measured on Bun 1.4.5, 2 vCPUs, 256 MiB one way over a Unix socket, five
+ * runs each:
+ *
+ * | path                              | raw socket API | through Conn + Web Streams |
+ * |-----------------------------------|----------------|----------------------------|
+ * | node:net (allowHalfOpen)          | 790-3200 MB/s  | 1355-2755 MB/s (median ~1850) |
+ * | Bun.listen / Bun.connect          | 1440-4040 MB/s | 1820-2658 MB/s (median ~2080) |
+ *
+ * Both half-close correctly; Bun's native sockets are a little faster and
+ * expose the accepted socket's fd directly (`socket.fd`), which SO_PEERCRED
+ * needs. Named pipes go through `node:net` (Bun.connect has no pipe support).
+ *
+ * `Bun.*` is typed by the hand-written `bun_types.d.ts`, not `@types/bun`,
+ * and is only touched inside methods, so this file can be imported (and
+ * type-checked) under Deno.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { SpawnError } from "../errors.ts";
+import { type BunConn, bunConnect, type BunConnInfo, bunListen } from "./bun_conn.ts";
+import type { BunFileSink, BunGlobal, BunSocket, BunSubprocess } from "./bun_types.d.ts";
+import { connectNodePath, isUnixSocketAlive, listenNodePipe } from "./node_net.ts";
+import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
+import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
+import { openStdio } from "./stdio.ts";
+import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
+import {
+  bindError,
+  clearStaleSocket,
+  removeOwnSocket,
+  secureSocketFile,
+  withSocketUmask,
+} from "./unix_socket_file.ts";
+
+const UNNAMED = "(unnamed)";
+const OS_NAMES: Record<string, string> = { win32: "windows" };
+const ARCH_NAMES: Record<string, string> = { x64: "x86_64", arm64: "aarch64" };
+
+/** The Bun implementation of {@linkcode Runtime}. */
+export class BunRuntime implements Runtime {
+  readonly name = "bun" as const;
+  readonly version: string;
+  readonly os: string = OS_NAMES[process.platform] ?? process.platform;
+  readonly arch: string = ARCH_NAMES[process.arch] ?? process.arch;
+  readonly pid: number = process.pid;
+  readonly compiled: boolean;
+  #bun: BunGlobal;
+
+  constructor() {
+    this.#bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+    this.version = this.#bun.version;
+    const standalone = (this.#bun as { isStandaloneExecutable?: boolean }).isStandaloneExecutable;
+    // Older Bun lacks the flag; compiled modules live in Bun's embedded file system.
+    this.compiled = standalone ?? /\$bunfs|~BUN/.test(import.meta.url);
+  }
+
+  /** Listen on a Unix socket path, created with mode 0600 (umask around the synchronous bind). */
+  async listenUnix(path: string): Promise<Listener> {
+    await clearStaleSocket(path, isUnixSocketAlive);
+    const getsockopt = await loadBunGetSockOpt();
+    let ino = -1;
+    let listener: Listener;
+    try {
+      listener = withSocketUmask(() =>
+        bunListen(this.#bun, { unix: path }, {
+          addr: path,
+          describe: (socket) => unixPeer(path, socket, getsockopt),
+          afterClose: () => removeOwnSocket(path, ino),
+        })
+      );
+    } catch (error) {
+      throw bindError(path, error);
+    }
+    ino = await secureSocketFile(path);
+    return listener;
+  }
+
+  /** Listen on TCP; port 0 picks a free port. */
+  listenTcp(host: string, port: number): Promise<Listener> {
+    try {
+      const listener = bunListen(this.#bun, { hostname: host, port }, {
+        addr: `${host}:${port}`,
+        describe: tcpInfo,
+      });
+      const bound = listener.port ?? port;
+      return Promise.resolve({
+        addr: `${host}:${bound}`,
+        port: bound,
+        close: () => listener.close(),
+        [Symbol.asyncIterator]: () => listener[Symbol.asyncIterator](),
+      });
+    } catch (error) {
+      return Promise.reject(bindError(`${host}:${port}`, error));
+    }
+  }
+
+  /** Connect to a Unix socket. */
+  connectUnix(path: string): Promise<Conn> {
+    return bunConnect(this.#bun, { unix: path }, () => ({ localAddr: UNNAMED, remoteAddr: path }));
+  }
+
+  /** Connect over TCP. */
+  connectTcp(host: string, port: number): Promise<Conn> {
+    return bunConnect(this.#bun, { hostname: host, port }, tcpInfo);
+  }
+
+  /** Connect to a Windows named pipe through `node:net`. */
+  connectPipe(path: string): Promise<Conn> {
+    return connectNodePath(path);
+  }
+
+  /** Listen on a Windows named pipe through `node:net`. */
+  listenPipe(path: string): Promise<Listener> {
+    return listenNodePipe(path);
+  }
+
+  /** Start a child process with `Bun.spawn`. */
+  spawn(argv: string[], options: SpawnOptions = {}): ChildProcess {
+    const stdin = options.stdin ?? "piped";
+    const stdout = options.stdout ?? "piped";
+    const stderr = options.stderr ?? "inherit";
+    let child: BunSubprocess;
+    try {
+      child = this.#bun.spawn({
+        cmd: argv,
+        cwd: options.cwd,
+        env: options.env ? { ...process.env, ...options.env } : undefined,
+        stdin: stdin === "piped" ? "pipe" : "ignore",
+        stdout: stdout === "piped" ? "pipe" : stdout === "null" ? "ignore" : "inherit",
+        stderr: stderr === "piped" ? "pipe" : stderr === "null" ? "ignore" : "inherit",
+        detached: options.detached ?? false,
+      });
+    } catch (error) {
+      throw new SpawnError(`cannot start ${argv[0]}`, { cause: error });
+    }
+    const status: Promise<ExitStatus> = child.exited.then(() =>
+      child.signalCode ? { code: null, signal: child.signalCode } : { code: child.exitCode, signal: null }
+    );
+    return {
+      pid: child.pid,
+      stdin: stdin === "piped" ? fileSinkWritable(child.stdin as BunFileSink) : null,
+      stdout: stdout === "piped" ? child.stdout as ReadableStream<Uint8Array> : null,
+      stderr: stderr === "piped" ? child.stderr as ReadableStream<Uint8Array> : null,
+      status,
+      kill(signal = "SIGTERM") {
+        try {
+          child.kill(signal);
+        } catch {
+          // Already exited: nothing to signal.
+        }
+      },
+      unref() {
+        child.unref();
+      },
+    };
+  }
+
+  /** This process's stdin/stdout as Web Streams (see `stdio.ts`). */
+  stdio(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+    return openStdio();
+  }
+
+  /** Register a signal handler through `process.on`. */
+  onSignal(signal: string, handler: () => void): () => void {
+    process.on(signal as NodeJS.Signals, handler);
+    return () => {
+      process.off(signal as NodeJS.Signals, handler);
+    };
+  }
+
+  /** Our uid, or -1 on Windows. */
+  uid(): number {
+    return process.getuid?.() ?? -1;
+  }
+
+  /** Read an environment variable. */
+  env(name: string): string | undefined {
+    return process.env[name];
+  }
+
+  /** Path of the running executable (the compiled binary or `bun`). */
+  execPath(): string {
+    return process.execPath;
+  }
+
+  /** Resident set size in bytes. */
+  rss(): number {
+    return process.memoryUsage.rss();
+  }
+}
+
+function unixPeer(path: string, socket: BunSocket<BunConn>, getsockopt: GetSockOpt | null): BunConnInfo {
+  return {
+    localAddr: path,
+    remoteAddr: UNNAMED,
+    peerUid: getsockopt ? readPeerUid(getsockopt, socket.fd) : undefined,
+  };
+}
+
+function tcpInfo(socket: BunSocket<BunConn>): BunConnInfo {
+  return {
+    localAddr: hostPort(socket.localAddress ?? "", socket.localPort),
+    remoteAddr: hostPort(socket.remoteAddress, socket.remotePort ?? 0),
+  };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * A child's stdin FileSink as a WritableStream. Each chunk is flushed before
+ * the write resolves, and a full pipe makes `flush()` return a Promise that we
+ * await, so a slow child backs up the writer instead of Bun's buffer growing.
+ */
+function fileSinkWritable(sink: BunFileSink): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await sink.write(chunk);
+      await sink.flush();
+    },
+    async close() {
+      await sink.end();
+    },
+    async abort() {
+      try {
+        await sink.end();
+      } catch {
+        // The child is gone already; nothing to close.
+      }
+    },
+  });
+}

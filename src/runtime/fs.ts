@@ -1,0 +1,110 @@
+/**
+ * The few file-system calls the rest of wsl2proxy needs, over
+ * `node:fs/promises`, which behaves the same in Deno and in Bun.
+ *
+ * @module
+ */
+
+import * as fsp from "node:fs/promises";
+import { errnoCode } from "./errno.ts";
+
+/** What {@linkcode lstat} reports about a path (the link itself, not its target). */
+export interface FileInfo {
+  /** Owner uid. */
+  uid: number;
+  /** Permission bits only (`mode & 0o7777`). */
+  mode: number;
+  /** True for a symbolic link. */
+  isSymlink: boolean;
+  /** True for a directory. */
+  isDirectory: boolean;
+  /** True for a Unix-domain socket. */
+  isSocket: boolean;
+  /** True for a regular file. */
+  isFile: boolean;
+}
+
+/** Read a whole file as UTF-8 text. */
+export function readTextFile(path: string): Promise<string> {
+  return fsp.readFile(path, "utf8");
+}
+
+/** Options for {@linkcode writeFile}. */
+export interface WriteFileOptions {
+  /** Permission bits for a newly created file. @default {0o600} */
+  mode?: number;
+}
+
+/**
+ * Write `data` to `path`, creating it with `mode` (default 0600). An existing
+ * file is also chmod'ed to `mode`, since `open(2)` ignores the mode then.
+ */
+export async function writeFile(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileOptions = {},
+): Promise<void> {
+  const mode = options.mode ?? 0o600;
+  await fsp.writeFile(path, data, { mode });
+  await fsp.chmod(path, mode);
+}
+
+/** Options for {@linkcode mkdir}. */
+export interface MkdirOptions {
+  /** Permission bits for created directories. @default {0o700} */
+  mode?: number;
+  /** Create missing parents too. @default {false} */
+  recursive?: boolean;
+}
+
+/** Create a directory (default mode 0700); an existing directory is not an error. */
+export async function mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
+  try {
+    await fsp.mkdir(path, { mode: options.mode ?? 0o700, recursive: options.recursive ?? false });
+  } catch (error) {
+    if (errnoCode(error) !== "EEXIST") throw error;
+  }
+}
+
+/** `lstat(2)`: facts about `path` itself, without following a symlink. */
+export async function lstat(path: string): Promise<FileInfo> {
+  const info = await fsp.lstat(path);
+  return {
+    uid: info.uid,
+    mode: info.mode & 0o7777,
+    isSymlink: info.isSymbolicLink(),
+    isDirectory: info.isDirectory(),
+    isSocket: info.isSocket(),
+    isFile: info.isFile(),
+  };
+}
+
+/** Change permission bits. */
+export function chmod(path: string, mode: number): Promise<void> {
+  return fsp.chmod(path, mode);
+}
+
+/** Remove a file; a missing file is not an error. */
+export async function unlink(path: string): Promise<void> {
+  try {
+    await fsp.unlink(path);
+  } catch (error) {
+    if (errnoCode(error) !== "ENOENT") throw error;
+  }
+}
+
+/** Atomically rename `from` to `to` (same file system). */
+export function rename(from: string, to: string): Promise<void> {
+  return fsp.rename(from, to);
+}
+
+/** Whether anything (even a dangling symlink) exists at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.lstat(path);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
+    throw error;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Listening and connecting through `node:net`, shared by both runtimes:
+ * Windows named pipes (no native API in either runtime) and Unix listeners
+ * where the accepted socket's fd is needed for SO_PEERCRED.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import { errnoCode } from "./errno.ts";
+import { nodeServerListener, nodeSocketConn } from "./node_conn.ts";
+import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
+import type { Conn, Listener } from "./types.ts";
+import {
+  bindError,
+  clearStaleSocket,
+  removeOwnSocket,
+  secureSocketFile,
+  withSocketUmask,
+} from "./unix_socket_file.ts";
+
+/** Label used for the unnamed end of a Unix or pipe connection. */
+const UNNAMED = "(unnamed)";
+
+/** Connect to a Unix socket or a Windows named pipe at `path` with half-close enabled. */
+export function connectNodePath(path: string): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path, allowHalfOpen: true });
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      resolve(nodeSocketConn(socket, { localAddr: UNNAMED, remoteAddr: path }));
+    });
+  });
+}
+
+/** Listen on a Windows named pipe. */
+export async function listenNodePipe(path: string): Promise<Listener> {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  await listening(server, () => server.listen(path));
+  return nodeServerListener(server, {
+    addr: path,
+    wrap: (socket) => nodeSocketConn(socket, { localAddr: path, remoteAddr: UNNAMED }),
+  });
+}
+
+/**
+ * Listen on a Unix socket file with mode 0600, replacing a stale socket file.
+ * When `getsockopt` is given, each accepted connection's peer uid is read
+ * from its fd (`socket._handle.fd`, which both Deno's and Bun's node:net fill).
+ */
+export async function listenNodeUnix(path: string, getsockopt: GetSockOpt | null): Promise<Listener> {
+  await clearStaleSocket(path, isUnixSocketAlive);
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  try {
+    // node's listen() binds synchronously for a path, so the umask applies to bind(2).
+    await listening(server, () => withSocketUmask(() => server.listen(path)));
+  } catch (error) {
+    throw bindError(path, error);
+  }
+  const ino = await secureSocketFile(path);
+  return nodeServerListener(server, {
+    addr: path,
+    wrap: (socket) =>
+      nodeSocketConn(socket, {
+        localAddr: path,
+        remoteAddr: UNNAMED,
+        peerUid: getsockopt ? peerUidOf(socket, getsockopt) : undefined,
+      }),
+    afterClose: () => removeOwnSocket(path, ino),
+  });
+}
+
+/** Run `start` and wait for the server's `listening` (or its first error). */
+function listening(server: net.Server, start: () => void): Promise<void> {
+  if (server.listening) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      server.off("listening", onListening);
+      reject(error);
+    };
+    const onListening = () => {
+      server.off("error", onError);
+      resolve();
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    start();
+  });
+}
+
+function peerUidOf(socket: net.Socket, getsockopt: GetSockOpt): number | undefined {
+  // `_handle` is node-internal; both runtimes expose the fd there.
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? readPeerUid(getsockopt, fd) : undefined;
+}
+
+/** True if something accepts on the Unix socket `path`, false if refused. */
+export function isUnixSocketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", (error) => {
+      socket.destroy();
+      if (errnoCode(error) === "ECONNREFUSED") resolve(false);
+      else reject(error);
+    });
+  });
+}
