@@ -167,6 +167,19 @@ export class Session implements StreamHost {
     };
   }
 
+  /** Sizes of every internal table and queue; all zero on an idle session. For leak tests. @internal */
+  _internals(): Record<string, number> {
+    return {
+      streams: this.#streams.size,
+      opening: this.#opening.size,
+      pings: this.#pings.size,
+      creditDue: this.#creditDue.size,
+      ready: this.#ready.length,
+      control: this.#control.length,
+      keepaliveTimers: this.#keepalive === undefined ? 0 : 1,
+    };
+  }
+
   /**
    * Open a stream to `target` on the far side. Resolves once the peer has
    * dialled it and answered ACK.
@@ -497,8 +510,11 @@ export class Session implements StreamHost {
     }
     this.#creditDue.clear();
     const max = this.#o.maxWriteBatch;
-    let idle = 0; // streams looked at in a row without producing a frame
-    while (size < max && this.#ready.length > 0 && idle < this.#ready.length) {
+    // Round-robin, one frame per stream per turn. A stream that can send but got
+    // nothing (session window exhausted) goes back and counts as idle; the loop
+    // ends when only idle streams remain.
+    let idle = 0;
+    while (size < max && this.#ready.length > idle) {
       const s = this.#ready.shift()!;
       s._inReady = false;
       const slice = s._takeSend(Math.min(this.#o.maxFramePayload, this.#sendWindow));
@@ -512,12 +528,11 @@ export class Session implements StreamHost {
         size += frame.byteLength;
         this.#sendWindow -= n;
         this.#stats.bytesOut += n;
-      } else {
-        idle++;
       }
       if (s._canSend()) {
         s._inReady = true;
         this.#ready.push(s);
+        if (!slice) idle++;
       }
     }
     if (parts.length === 0) return null;
@@ -538,6 +553,7 @@ export class Session implements StreamHost {
     if (this.#closeInfo) return;
     this.#closeInfo = info;
     clearInterval(this.#keepalive);
+    this.#keepalive = undefined;
     const cause = info.error ?? new SessionClosedError(`session closed: ${info.reason}`);
     const payload = goAway ? encodeReason(goAway.code, goAway.reason) : null;
     const farewell = payload ? encodeFrame(FrameType.GO_AWAY, 0, 0, payload.byteLength, payload) : null;
