@@ -65,7 +65,7 @@ function parsePipe(rest: string): Result<WindowsAddr> {
     const got = host === "" ? "no host" : `host ${quote(host)}`;
     return fail(`only local pipes are supported, got ${got}`, PIPE_FORM);
   }
-  if (dir.toLowerCase() !== "pipe") return fail(`pipe path must start with /pipe/, got /${quote(dir)}/`, PIPE_FORM);
+  if (dir.toLowerCase() !== "pipe") return fail(`pipe path must start with /pipe/, got ${quote(`/${dir}/`)}`, PIPE_FORM);
   if (name === "") return fail("empty pipe name", PIPE_FORM);
   if (name.includes("\\")) return fail(`pipe name ${quote(name)} contains a backslash`, "a pipe name without \\");
   if (hasControl(name)) return fail(`pipe name ${quote(name)} contains a control character`, "a printable pipe name");
