@@ -144,10 +144,11 @@ for (const kind of PIPE_KINDS) {
     });
 
     test("bidirectional bulk - symmetric 8 MiB transfers with pings in flight complete", async () => {
+      let serverDone!: Promise<Uint8Array>;
       const p = await sessionPair(kind, {
-        onStream: async (i) => {
+        onStream: (i) => {
           const s = i.accept();
-          await Promise.all([readAll(s.readable), writeAll(s.writable, pattern(8 << 20, 11))]);
+          serverDone = Promise.all([readAll(s.readable), writeAll(s.writable, pattern(8 << 20, 11))]).then(([r]) => r);
         },
       });
       try {
@@ -160,6 +161,7 @@ for (const kind of PIPE_KINDS) {
           "bidirectional transfer",
         );
         assert.deepEqual(got, pattern(8 << 20, 11));
+        assert.deepEqual(await within(10000, serverDone, "server side"), pattern(8 << 20, 5));
         for (const ms of [...rtts, ...rtts2]) assert.ok(ms >= 0 && ms < 30000);
         assert.ok(p.client.stats().rttMs !== null);
       } finally {

@@ -581,9 +581,10 @@ export class Session implements StreamHost {
         await this.#writer.close();
       })();
       flush.catch(() => {});
-      if ((await Promise.race([flush, timeout])) === "timeout") await this.#writer.abort().catch(() => {});
+      // An abort waits for a write in flight, which a frozen peer never finishes: don't await it.
+      if ((await Promise.race([flush, timeout])) === "timeout") this.#writer.abort().catch(() => {});
     } catch {
-      await this.#writer.abort().catch(() => {});
+      this.#writer.abort().catch(() => {});
     } finally {
       clearTimeout(timer);
       this.#resolveClosed(this.#closeInfo!);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-// import { getRuntime } from "../../src/runtime/mod.ts";
+import { getRuntime } from "../../src/runtime/mod.ts";
 import type { Conn } from "../../src/runtime/types.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -67,5 +67,5 @@ export async function socketPair(): Promise<PipePair> {
 /** Every kind of pipe a mux scenario must pass over. */
 export const PIPE_KINDS: PipeKind[] = [
   { name: "in-memory pipe", make: memoryPair },
-  // { name: "unix socket", make: socketPair },
+  { name: "unix socket", make: socketPair },
 ];
