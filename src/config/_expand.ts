@@ -13,7 +13,10 @@ export type Result<T> =
   | { readonly ok: false; readonly problem: string; readonly expected: string };
 
 /** Shorthand for a failed {@linkcode Result}. */
-export function fail(problem: string, expected: string): { ok: false; problem: string; expected: string } {
+export function fail(
+  problem: string,
+  expected: string,
+): { ok: false; problem: string; expected: string } {
   return { ok: false, problem, expected };
 }
 

@@ -13,7 +13,9 @@ const MAX_MESSAGE_LINES = 50;
 
 /** Formats one issue as `file:line:column: key: problem; expected expected`. */
 export function formatIssue(issue: ConfigIssue): string {
-  const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.column}`;
+  const where = issue.line === undefined
+    ? issue.file
+    : `${issue.file}:${issue.line}:${issue.column}`;
   const key = issue.key === "" ? "" : ` ${issue.key}:`;
   return `${where}:${key} ${issue.problem}; expected ${issue.expected}`;
 }
@@ -36,8 +38,8 @@ export function quote(s: string): string {
   const cps = [...s];
   const cut = cps.length > 60 ? cps.slice(0, 57).join("") + "..." : s;
   // deno-lint-ignore no-control-regex
-  const escaped = cut.replace(/["\u0000-\u001f\u007f]/g, (c) =>
-    c === '"' ? '\\"' : JSON.stringify(c).slice(1, -1));
+  const special = /["\u0000-\u001f\u007f]/g;
+  const escaped = cut.replace(special, (c) => c === '"' ? '\\"' : JSON.stringify(c).slice(1, -1));
   return `"${escaped}"`;
 }
 

@@ -107,7 +107,12 @@ function editDistance(a: string, b: string, cap: number): number {
  * Reads a mapping's keys. Unknown, duplicate and non-scalar keys are recorded
  * as issues and skipped. The caller has checked that `v.node` is a mapping.
  */
-export function readMap(ctx: Ctx, v: Value, path: string, allowed: readonly string[]): Map<string, Entry> {
+export function readMap(
+  ctx: Ctx,
+  v: Value,
+  path: string,
+  allowed: readonly string[],
+): Map<string, Entry> {
   const out = new Map<string, Entry>();
   if (!isMap(v.node)) return out;
   for (const pair of v.node.items) {
@@ -115,7 +120,12 @@ export function readMap(ctx: Ctx, v: Value, path: string, allowed: readonly stri
     const scalar = isScalar(k.node) && k.node.value !== null && typeof k.node.value !== "object";
     if (!scalar) {
       const where = path === "" ? "(root)" : path;
-      ctx.issues.add(k.at, where, `${describe(k.node)} used as a key`, `one of ${allowed.join(", ")}`);
+      ctx.issues.add(
+        k.at,
+        where,
+        `${describe(k.node)} used as a key`,
+        `one of ${allowed.join(", ")}`,
+      );
       continue;
     }
     const name = String((k.node as { value: unknown }).value);
@@ -129,7 +139,12 @@ export function readMap(ctx: Ctx, v: Value, path: string, allowed: readonly stri
     const first = out.get(name);
     if (first !== undefined) {
       const line = ctx.issues.position(first.keyAt).line;
-      ctx.issues.add(k.at, kp, `duplicate key (first set on line ${line})`, "each key at most once");
+      ctx.issues.add(
+        k.at,
+        kp,
+        `duplicate key (first set on line ${line})`,
+        "each key at most once",
+      );
       continue;
     }
     out.set(name, { keyAt: k.at, value: deref(ctx, pair.value, k.at) });

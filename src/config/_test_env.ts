@@ -15,7 +15,11 @@ export function envOf(vars: Record<string, string>): EnvLookup {
 }
 
 /** A typical WSL2 login environment. */
-export const ENV: EnvLookup = envOf({ HOME: "/home/me", XDG_RUNTIME_DIR: "/run/user/1000", USER: "me" });
+export const ENV: EnvLookup = envOf({
+  HOME: "/home/me",
+  XDG_RUNTIME_DIR: "/run/user/1000",
+  USER: "me",
+});
 
 /** Joins lines into a YAML document (with the trailing newline). */
 export function yaml(...lines: string[]): string {

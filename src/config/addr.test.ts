@@ -31,17 +31,40 @@ describe("parseWindowsAddr", () => {
   });
 
   test("parseWindowsAddr - accepts unix://C:/..., unix:///C:/... and backslashes alike", () => {
-    for (const s of ["unix://C:/a/b.sock", "unix:///C:/a/b.sock", "unix://c:\\a\\b.sock", "unix://C:/a//./x/../b.sock"]) {
-      assert.deepEqual(value(parseWindowsAddr(s)), { kind: "unix", path: "C:\\a\\b.sock", url: "unix://C:/a/b.sock" }, s);
+    for (
+      const s of [
+        "unix://C:/a/b.sock",
+        "unix:///C:/a/b.sock",
+        "unix://c:\\a\\b.sock",
+        "unix://C:/a//./x/../b.sock",
+      ]
+    ) {
+      assert.deepEqual(value(parseWindowsAddr(s)), {
+        kind: "unix",
+        path: "C:\\a\\b.sock",
+        url: "unix://C:/a/b.sock",
+      }, s);
     }
   });
 
   test("parseWindowsAddr - keeps IPv6 hosts unbracketed and brackets them in the URL", () => {
-    assert.deepEqual(value(parseWindowsAddr("tcp://[::1]:22")), { kind: "tcp", host: "::1", port: 22, url: "tcp://[::1]:22" });
+    assert.deepEqual(value(parseWindowsAddr("tcp://[::1]:22")), {
+      kind: "tcp",
+      host: "::1",
+      port: 22,
+      url: "tcp://[::1]:22",
+    });
   });
 
   test("parseWindowsAddr - round-trips through its canonical URL", () => {
-    for (const s of ["pipe://./pipe/a b", "unix:///d:/x.sock", "tcp://h:1", "tcp://[::ffff:10.0.0.1]:65535"]) {
+    for (
+      const s of [
+        "pipe://./pipe/a b",
+        "unix:///d:/x.sock",
+        "tcp://h:1",
+        "tcp://[::ffff:10.0.0.1]:65535",
+      ]
+    ) {
       const a = value(parseWindowsAddr(s));
       assert.deepEqual(value(parseWindowsAddr(formatWindowsAddr(a))), a);
     }
@@ -50,19 +73,43 @@ describe("parseWindowsAddr", () => {
   test("parseWindowsAddr - explains each malformed address", () => {
     const cases: [string, string][] = [
       ["", "empty address; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT"],
-      ["openssh-ssh-agent", '"openssh-ssh-agent" has no scheme; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT'],
-      ["pipe:openssh", '"pipe:openssh" has no // after the scheme; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT'],
+      [
+        "openssh-ssh-agent",
+        '"openssh-ssh-agent" has no scheme; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT',
+      ],
+      [
+        "pipe:openssh",
+        '"pipe:openssh" has no // after the scheme; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT',
+      ],
       ["pipe://openssh", 'malformed pipe address "pipe://openssh"; expected pipe://./pipe/NAME'],
-      ["pipe:///pipe/x", "only local pipes are supported, got no host; expected pipe://./pipe/NAME"],
-      ["pipe://./mailslot/x", 'pipe path must start with /pipe/, got "/mailslot/"; expected pipe://./pipe/NAME'],
-      ["pipe://./pipe/a\u0001", 'pipe name "a\\u0001" contains a control character; expected a printable pipe name'],
-      [`pipe://./pipe/${"n".repeat(257)}`, "pipe name is 257 characters long; expected at most 256 characters"],
+      [
+        "pipe:///pipe/x",
+        "only local pipes are supported, got no host; expected pipe://./pipe/NAME",
+      ],
+      [
+        "pipe://./mailslot/x",
+        'pipe path must start with /pipe/, got "/mailslot/"; expected pipe://./pipe/NAME',
+      ],
+      [
+        "pipe://./pipe/a\u0001",
+        'pipe name "a\\u0001" contains a control character; expected a printable pipe name',
+      ],
+      [
+        `pipe://./pipe/${"n".repeat(257)}`,
+        "pipe name is 257 characters long; expected at most 256 characters",
+      ],
       ["unix://C:/", '"C:/" names a drive, not a socket file; expected unix://C:/path/to/socket'],
-      ["unix://C:/a?b", 'Windows path "C:/a?b" contains "?"; expected a path without <>:"|?* or control characters'],
+      [
+        "unix://C:/a?b",
+        'Windows path "C:/a?b" contains "?"; expected a path without <>:"|?* or control characters',
+      ],
       ["tcp://", "missing host and port; expected tcp://HOST:PORT"],
       ["tcp://:22", "missing host; expected tcp://HOST:PORT"],
       ["tcp://host:22/path", 'unexpected "/path" in "host:22/path"; expected tcp://HOST:PORT'],
-      ["tcp://300.1.1.1:22", 'invalid IPv4 address "300.1.1.1"; expected four numbers from 0 to 255, such as 127.0.0.1'],
+      [
+        "tcp://300.1.1.1:22",
+        'invalid IPv4 address "300.1.1.1"; expected four numbers from 0 to 255, such as 127.0.0.1',
+      ],
       ["tcp://[::1]", 'missing port in "[::1]"; expected tcp://HOST:PORT'],
       ["tcp://[zz::1]:2", 'invalid IPv6 address "zz::1"; expected an IPv6 address such as [::1]'],
       ["tcp://h_o st:1", 'invalid host "h_o st"; expected a host name or IP address'],
@@ -74,12 +121,27 @@ describe("parseWindowsAddr", () => {
 
 describe("parseLinuxAddr", () => {
   test("parseLinuxAddr - normalises paths and unix:// URLs", () => {
-    assert.deepEqual(value(parseLinuxAddr("/run//x/./y/../s.sock", false)), { kind: "unix", path: "/run/x/s.sock" });
-    assert.deepEqual(value(parseLinuxAddr("unix:///run/s.sock", false)), { kind: "unix", path: "/run/s.sock" });
+    assert.deepEqual(value(parseLinuxAddr("/run//x/./y/../s.sock", false)), {
+      kind: "unix",
+      path: "/run/x/s.sock",
+    });
+    assert.deepEqual(value(parseLinuxAddr("unix:///run/s.sock", false)), {
+      kind: "unix",
+      path: "/run/s.sock",
+    });
   });
 
   test("parseLinuxAddr - allows only loopback TCP hosts unless allow_remote", () => {
-    for (const h of ["127.0.0.1", "127.9.8.7", "localhost", "[::1]", "[0:0:0:0:0:0:0:1]", "[::ffff:127.0.0.1]"]) {
+    for (
+      const h of [
+        "127.0.0.1",
+        "127.9.8.7",
+        "localhost",
+        "[::1]",
+        "[0:0:0:0:0:0:0:1]",
+        "[::ffff:127.0.0.1]",
+      ]
+    ) {
       assert.equal(value(parseLinuxAddr(`tcp://${h}:1`, false)).kind, "tcp", h);
     }
     for (const h of ["0.0.0.0", "10.0.0.1", "[::]", "example.com", "128.0.0.1"]) {
@@ -90,12 +152,27 @@ describe("parseLinuxAddr", () => {
 
   test("parseLinuxAddr - explains each malformed address", () => {
     const cases: [string, string][] = [
-      ["unix://run/s.sock", '"unix://run/s.sock" is not an absolute path; expected unix:///absolute/path'],
-      ["/", '"/" names a directory, not a socket file; expected an absolute path, unix:///path or tcp://127.0.0.1:PORT'],
-      ["$XDG_RUNTIME_DIR/s.sock", 'environment variables are not expanded in "$XDG_RUNTIME_DIR/s.sock"; ' +
-        "expected an absolute path, unix:///path or tcp://127.0.0.1:PORT"],
-      ["/tmp/a\nb", 'path "/tmp/a\\nb" contains a control character; expected an absolute path, unix:///path or tcp://127.0.0.1:PORT'],
-      ["pipe://./pipe/x", 'unknown scheme "pipe://"; expected an absolute path, unix:///path or tcp://127.0.0.1:PORT'],
+      [
+        "unix://run/s.sock",
+        '"unix://run/s.sock" is not an absolute path; expected unix:///absolute/path',
+      ],
+      [
+        "/",
+        '"/" names a directory, not a socket file; expected an absolute path, unix:///path or tcp://127.0.0.1:PORT',
+      ],
+      [
+        "$XDG_RUNTIME_DIR/s.sock",
+        'environment variables are not expanded in "$XDG_RUNTIME_DIR/s.sock"; ' +
+        "expected an absolute path, unix:///path or tcp://127.0.0.1:PORT",
+      ],
+      [
+        "/tmp/a\nb",
+        'path "/tmp/a\\nb" contains a control character; expected an absolute path, unix:///path or tcp://127.0.0.1:PORT',
+      ],
+      [
+        "pipe://./pipe/x",
+        'unknown scheme "pipe://"; expected an absolute path, unix:///path or tcp://127.0.0.1:PORT',
+      ],
     ];
     for (const [s, want] of cases) assert.equal(failure(parseLinuxAddr(s, false)), want, s);
   });

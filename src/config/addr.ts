@@ -41,8 +41,12 @@ export function parseWindowsAddr(s: string): Result<WindowsAddr> {
   if (s.trim() === "") return fail("empty address", WINDOWS_ADDR_FORMS);
   const parts = splitScheme(s);
   if (parts === undefined) {
-    if (/^\\\\\.\\pipe\\/i.test(s)) return fail(`${quote(s)} is a Windows pipe path, not a URL`, PIPE_FORM);
-    if (/^(pipe|unix|tcp):/i.test(s)) return fail(`${quote(s)} has no // after the scheme`, WINDOWS_ADDR_FORMS);
+    if (/^\\\\\.\\pipe\\/i.test(s)) {
+      return fail(`${quote(s)} is a Windows pipe path, not a URL`, PIPE_FORM);
+    }
+    if (/^(pipe|unix|tcp):/i.test(s)) {
+      return fail(`${quote(s)} has no // after the scheme`, WINDOWS_ADDR_FORMS);
+    }
     return fail(`${quote(s)} has no scheme`, WINDOWS_ADDR_FORMS);
   }
   const { scheme, rest } = parts;
@@ -52,7 +56,10 @@ export function parseWindowsAddr(s: string): Result<WindowsAddr> {
     const hp = parseHostPort(rest);
     if (!hp.ok) return hp;
     const { host, port } = hp.value;
-    return { ok: true, value: { kind: "tcp", host, port, url: `tcp://${hostForUrl(host)}:${port}` } };
+    return {
+      ok: true,
+      value: { kind: "tcp", host, port, url: `tcp://${hostForUrl(host)}:${port}` },
+    };
   }
   return fail(`unknown scheme ${quote(scheme + "://")}`, WINDOWS_ADDR_FORMS);
 }
@@ -65,15 +72,24 @@ function parsePipe(rest: string): Result<WindowsAddr> {
     const got = host === "" ? "no host" : `host ${quote(host)}`;
     return fail(`only local pipes are supported, got ${got}`, PIPE_FORM);
   }
-  if (dir.toLowerCase() !== "pipe") return fail(`pipe path must start with /pipe/, got ${quote(`/${dir}/`)}`, PIPE_FORM);
+  if (dir.toLowerCase() !== "pipe") {
+    return fail(`pipe path must start with /pipe/, got ${quote(`/${dir}/`)}`, PIPE_FORM);
+  }
   if (name === "") return fail("empty pipe name", PIPE_FORM);
-  if (name.includes("\\")) return fail(`pipe name ${quote(name)} contains a backslash`, "a pipe name without \\");
-  if (hasControl(name)) return fail(`pipe name ${quote(name)} contains a control character`, "a printable pipe name");
+  if (name.includes("\\")) {
+    return fail(`pipe name ${quote(name)} contains a backslash`, "a pipe name without \\");
+  }
+  if (hasControl(name)) {
+    return fail(`pipe name ${quote(name)} contains a control character`, "a printable pipe name");
+  }
   const length = [...name].length;
   if (length > MAX_PIPE_NAME) {
     return fail(`pipe name is ${length} characters long`, `at most ${MAX_PIPE_NAME} characters`);
   }
-  return { ok: true, value: { kind: "pipe", path: `\\\\.\\pipe\\${name}`, url: `pipe://./pipe/${name}` } };
+  return {
+    ok: true,
+    value: { kind: "pipe", path: `\\\\.\\pipe\\${name}`, url: `pipe://./pipe/${name}` },
+  };
 }
 
 function parseWindowsUnix(rest: string): Result<WindowsAddr> {
@@ -83,9 +99,13 @@ function parseWindowsUnix(rest: string): Result<WindowsAddr> {
     return fail(`${quote("unix://" + rest)} is not an absolute Windows path`, WIN_UNIX_FORM);
   }
   const body = path.slice(3);
+  // deno-lint-ignore no-control-regex
   const bad = /[<>:"|?*\u0000-\u001f]/.exec(body);
   if (bad) {
-    return fail(`Windows path ${quote(path)} contains ${quote(bad[0])}`, 'a path without <>:"|?* or control characters');
+    return fail(
+      `Windows path ${quote(path)} contains ${quote(bad[0])}`,
+      'a path without <>:"|?* or control characters',
+    );
   }
   const segments: string[] = [];
   for (const seg of body.split(/[\\/]/)) {
@@ -93,14 +113,22 @@ function parseWindowsUnix(rest: string): Result<WindowsAddr> {
     if (seg === "..") segments.pop();
     else segments.push(seg);
   }
-  if (segments.length === 0) return fail(`${quote(path)} names a drive, not a socket file`, WIN_UNIX_FORM);
+  if (segments.length === 0) {
+    return fail(`${quote(path)} names a drive, not a socket file`, WIN_UNIX_FORM);
+  }
   const drive = path[0].toUpperCase();
   const winPath = `${drive}:\\${segments.join("\\")}`;
   const bytes = utf8Length(winPath);
   if (bytes > MAX_UNIX_PATH_BYTES) {
-    return fail(`socket path is ${bytes} bytes long`, `at most ${MAX_UNIX_PATH_BYTES} bytes (the AF_UNIX limit)`);
+    return fail(
+      `socket path is ${bytes} bytes long`,
+      `at most ${MAX_UNIX_PATH_BYTES} bytes (the AF_UNIX limit)`,
+    );
   }
-  return { ok: true, value: { kind: "unix", path: winPath, url: `unix://${drive}:/${segments.join("/")}` } };
+  return {
+    ok: true,
+    value: { kind: "unix", path: winPath, url: `unix://${drive}:/${segments.join("/")}` },
+  };
 }
 
 /** Parses `HOST:PORT` or `[IPV6]:PORT`; IPv6 hosts come back without brackets. */
@@ -123,11 +151,18 @@ export function parseHostPort(s: string): Result<{ host: string; port: number }>
     if (colon < 0) return fail(`missing port in ${quote(s)}`, TCP_FORM);
     host = s.slice(0, colon);
     portText = s.slice(colon + 1);
-    if (host.includes(":")) return fail(`IPv6 address ${quote(host)} is not in brackets`, "tcp://[IPV6]:PORT");
+    if (host.includes(":")) {
+      return fail(`IPv6 address ${quote(host)} is not in brackets`, "tcp://[IPV6]:PORT");
+    }
     if (host === "") return fail("missing host", TCP_FORM);
-    if (!/^[A-Za-z0-9._-]+$/.test(host)) return fail(`invalid host ${quote(host)}`, "a host name or IP address");
+    if (!/^[A-Za-z0-9._-]+$/.test(host)) {
+      return fail(`invalid host ${quote(host)}`, "a host name or IP address");
+    }
     if (/^[0-9.]+$/.test(host) && parseIPv4(host) === undefined) {
-      return fail(`invalid IPv4 address ${quote(host)}`, "four numbers from 0 to 255, such as 127.0.0.1");
+      return fail(
+        `invalid IPv4 address ${quote(host)}`,
+        "four numbers from 0 to 255, such as 127.0.0.1",
+      );
     }
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
@@ -154,7 +189,11 @@ function parseIPv6(s: string): number[] | undefined {
   }
   const halves = text.split("::");
   if (halves.length > 2) return undefined;
-  const groups = (h: string) => (h === "" ? [] : h.split(":").map((g) => (/^[0-9A-Fa-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)));
+  const groups = (
+    h: string,
+  ) => (h === ""
+    ? []
+    : h.split(":").map((g) => (/^[0-9A-Fa-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)));
   const head = groups(halves[0]);
   const tail = halves.length === 2 ? groups(halves[1]) : [];
   if ([...head, ...tail].some(Number.isNaN)) return undefined;
@@ -186,20 +225,29 @@ export function parseLinuxAddr(s: string, allowRemote: boolean): Result<LinuxAdd
       const hp = parseHostPort(rest);
       if (!hp.ok) return hp;
       const { host, port } = hp.value;
-      if (!allowRemote && !isLoopbackHost(host)) return fail(`host ${quote(host)} is not loopback`, LOOPBACK);
+      if (!allowRemote && !isLoopbackHost(host)) {
+        return fail(`host ${quote(host)} is not loopback`, LOOPBACK);
+      }
       return { ok: true, value: { kind: "tcp", host, port } };
     }
     if (scheme !== "unix") return fail(`unknown scheme ${quote(scheme + "://")}`, LINUX_ADDR_FORMS);
-    if (!rest.startsWith("/")) return fail(`${quote(s)} is not an absolute path`, "unix:///absolute/path");
+    if (!rest.startsWith("/")) {
+      return fail(`${quote(s)} is not an absolute path`, "unix:///absolute/path");
+    }
     pathText = rest;
   }
   const checked = checkAbsolutePath(pathText, LINUX_ADDR_FORMS);
   if (!checked.ok) return checked;
   const path = checked.value;
-  if (path === "/") return fail(`${quote(s)} names a directory, not a socket file`, LINUX_ADDR_FORMS);
+  if (path === "/") {
+    return fail(`${quote(s)} names a directory, not a socket file`, LINUX_ADDR_FORMS);
+  }
   const bytes = utf8Length(path);
   if (bytes > MAX_UNIX_PATH_BYTES) {
-    return fail(`socket path is ${bytes} bytes long`, `at most ${MAX_UNIX_PATH_BYTES} bytes (the AF_UNIX limit)`);
+    return fail(
+      `socket path is ${bytes} bytes long`,
+      `at most ${MAX_UNIX_PATH_BYTES} bytes (the AF_UNIX limit)`,
+    );
   }
   return { ok: true, value: { kind: "unix", path } };
 }

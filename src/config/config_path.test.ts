@@ -27,12 +27,18 @@ describe("resolveConfigPath", () => {
 
   test("resolveConfigPath - takes WSL2PROXY_CONFIG over the default, as an explicit choice", () => {
     const env = envOf({ ...home, XDG_CONFIG_HOME: "/cfg", WSL2PROXY_CONFIG: "~/w2p.yaml" });
-    assert.deepEqual(resolveConfigPath(undefined, env), { path: "/home/me/w2p.yaml", explicit: true });
+    assert.deepEqual(resolveConfigPath(undefined, env), {
+      path: "/home/me/w2p.yaml",
+      explicit: true,
+    });
   });
 
   test("resolveConfigPath - takes --config over everything, as an explicit choice", () => {
     const env = envOf({ ...home, WSL2PROXY_CONFIG: "/etc/w2p.yaml" });
-    assert.deepEqual(resolveConfigPath("./mine.yaml", env), { path: "./mine.yaml", explicit: true });
+    assert.deepEqual(resolveConfigPath("./mine.yaml", env), {
+      path: "./mine.yaml",
+      explicit: true,
+    });
   });
 
   test("resolveConfigPath - ignores an empty WSL2PROXY_CONFIG", () => {

@@ -34,7 +34,9 @@ export function resolveConfigPath(flag: string | undefined, env: EnvLookup): Con
   const home = env("HOME");
   const fromEnv = env("WSL2PROXY_CONFIG");
   if (fromEnv !== undefined && fromEnv !== "") {
-    const expanded = fromEnv.startsWith("~/") && home?.startsWith("/") ? home + fromEnv.slice(1) : fromEnv;
+    const expanded = fromEnv.startsWith("~/") && home?.startsWith("/")
+      ? home + fromEnv.slice(1)
+      : fromEnv;
     return { path: expanded, explicit: true };
   }
   const xdg = env("XDG_CONFIG_HOME");

@@ -30,7 +30,8 @@ export function defaultRuntimeDir(env: EnvLookup, uid?: number): string {
   }
   const user = env("USER");
   // $USER lands in a path under /tmp, so it must be one plain name.
-  const usable = user !== undefined && /^[A-Za-z0-9._-]+$/.test(user) && user !== "." && user !== "..";
+  const usable = user !== undefined && /^[A-Za-z0-9._-]+$/.test(user) && user !== "." &&
+    user !== "..";
   return `/tmp/wsl2proxy-${usable ? user : String(uid ?? "unknown")}`;
 }
 

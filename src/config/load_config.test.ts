@@ -18,7 +18,10 @@ describe("loadConfig", () => {
   });
 
   test("loadConfig - uses the defaults when the default file does not exist", async () => {
-    assert.deepEqual(await loadConfig(join(dir, "absent.yaml"), false, ENV, 1000), defaultConfig(ENV, 1000));
+    assert.deepEqual(
+      await loadConfig(join(dir, "absent.yaml"), false, ENV, 1000),
+      defaultConfig(ENV, 1000),
+    );
   });
 
   test("loadConfig - names the file when an explicitly chosen file does not exist", async () => {
@@ -61,7 +64,10 @@ describe("loadConfig", () => {
     await writeFile(path, "log_level: loud\n");
     await assert.rejects(loadConfig(path, false, ENV, 1000), (e: unknown) => {
       assert.ok(e instanceof ConfigError);
-      assert.equal(e.message, `${path}:1:12: log_level: unknown level "loud"; expected one of debug, info, warn, error`);
+      assert.equal(
+        e.message,
+        `${path}:1:12: log_level: unknown level "loud"; expected one of debug, info, warn, error`,
+      );
       return true;
     });
   });

@@ -18,7 +18,12 @@ import type { Config } from "./types.ts";
  *
  * @throws {ConfigError} when the file cannot be read, is not UTF-8, or is invalid.
  */
-export async function loadConfig(path: string, explicit: boolean, env: EnvLookup, uid?: number): Promise<Config> {
+export async function loadConfig(
+  path: string,
+  explicit: boolean,
+  env: EnvLookup,
+  uid?: number,
+): Promise<Config> {
   const ownUid = uid ?? process.getuid?.();
   let bytes: Uint8Array;
   try {
@@ -39,7 +44,12 @@ export async function loadConfig(path: string, explicit: boolean, env: EnvLookup
     // fatal: a config with mangled bytes should fail loudly, not gain U+FFFD.
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (e) {
-    throw configError([{ file: path, key: "", problem: "the file is not valid UTF-8", expected: "a UTF-8 text file" }], e);
+    throw configError([{
+      file: path,
+      key: "",
+      problem: "the file is not valid UTF-8",
+      expected: "a UTF-8 text file",
+    }], e);
   }
   return parseConfig(text, path, env, ownUid);
 }

@@ -4,7 +4,14 @@
  * @module
  */
 
-export type { AgentConfig, Config, LinuxAddr, LogLevel, SocketConfig, WindowsAddr } from "./types.ts";
+export type {
+  AgentConfig,
+  Config,
+  LinuxAddr,
+  LogLevel,
+  SocketConfig,
+  WindowsAddr,
+} from "./types.ts";
 export { LOG_LEVELS } from "./types.ts";
 export {
   formatLinuxAddr,

@@ -14,7 +14,11 @@ function parse(text: string, env = ENV): Config {
 const SSH_DEFAULT: SocketConfig = {
   envName: "SSH_AUTH_SOCK",
   linuxAddr: { kind: "unix", path: `${RD}/default-ssh-auth.sock` },
-  windowsAddr: { kind: "pipe", path: "\\\\.\\pipe\\openssh-ssh-agent", url: "pipe://./pipe/openssh-ssh-agent" },
+  windowsAddr: {
+    kind: "pipe",
+    path: "\\\\.\\pipe\\openssh-ssh-agent",
+    url: "pipe://./pipe/openssh-ssh-agent",
+  },
   allowRemote: false,
 };
 
@@ -35,8 +39,14 @@ describe("parseConfig defaults", () => {
     assert.equal(defaultRuntimeDir(envOf({ USER: "me" }), 1000), "/tmp/wsl2proxy-me");
     assert.equal(defaultRuntimeDir(envOf({}), 1000), "/tmp/wsl2proxy-1000");
     assert.equal(defaultRuntimeDir(envOf({ USER: "../etc" }), 1000), "/tmp/wsl2proxy-1000");
-    assert.equal(defaultRuntimeDir(envOf({ XDG_RUNTIME_DIR: "relative", USER: "me" }), 1000), "/tmp/wsl2proxy-me");
-    assert.equal(defaultRuntimeDir(envOf({ XDG_RUNTIME_DIR: "/run/user/7/" }), 7), "/run/user/7/wsl2proxy");
+    assert.equal(
+      defaultRuntimeDir(envOf({ XDG_RUNTIME_DIR: "relative", USER: "me" }), 1000),
+      "/tmp/wsl2proxy-me",
+    );
+    assert.equal(
+      defaultRuntimeDir(envOf({ XDG_RUNTIME_DIR: "/run/user/7/" }), 7),
+      "/run/user/7/wsl2proxy",
+    );
   });
 
   test("parseConfig - treats an empty file as all defaults", () => {
@@ -44,7 +54,10 @@ describe("parseConfig defaults", () => {
   });
 
   test("parseConfig - treats a file of comments as all defaults", () => {
-    assert.deepEqual(parse(yaml("# wsl2proxy config", "# sockets: []")), { ...defaultConfig(ENV, 1000), file: FILE });
+    assert.deepEqual(parse(yaml("# wsl2proxy config", "# sockets: []")), {
+      ...defaultConfig(ENV, 1000),
+      file: FILE,
+    });
   });
 
   test("parseConfig - treats a key with an empty value as absent", () => {
@@ -55,7 +68,9 @@ describe("parseConfig defaults", () => {
   test("parseConfig - accepts an empty sockets list with a warning", () => {
     const c = parse(yaml("sockets: []"));
     assert.deepEqual(c.sockets, []);
-    assert.deepEqual(c.warnings, [`${FILE}:1:10: sockets: the list is empty, so nothing is forwarded`]);
+    assert.deepEqual(c.warnings, [
+      `${FILE}:1:10: sockets: the list is empty, so nothing is forwarded`,
+    ]);
   });
 
   test("parseConfig - strips a UTF-8 byte order mark", () => {
@@ -86,7 +101,10 @@ describe("parseConfig expansion", () => {
     ]);
     // windows_addr is dialled on Windows: no Linux templates there.
     assert.equal(c.sockets[1].windowsAddr.url, "pipe://./pipe/{runtime_dir}");
-    assert.deepEqual(c.agent, { kind: "command", command: ["/var/run/me/w2p/agent.exe", "--log=/var/run/me/w2p/agent.log"] });
+    assert.deepEqual(c.agent, {
+      kind: "command",
+      command: ["/var/run/me/w2p/agent.exe", "--log=/var/run/me/w2p/agent.log"],
+    });
   });
 
   test("parseConfig - expands ~ to $HOME in runtime_dir, log_path, linux_addr and agent.path", () => {
@@ -109,7 +127,10 @@ describe("parseConfig expansion", () => {
   test("parseConfig - defaults log_path and the default socket to a configured runtime_dir", () => {
     const c = parse(yaml("runtime_dir: /srv/w2p"));
     assert.equal(c.logPath, "/srv/w2p/proxy.log");
-    assert.deepEqual(c.sockets[0].linuxAddr, { kind: "unix", path: "/srv/w2p/default-ssh-auth.sock" });
+    assert.deepEqual(c.sockets[0].linuxAddr, {
+      kind: "unix",
+      path: "/srv/w2p/default-ssh-auth.sock",
+    });
   });
 
   test("parseConfig - resolves anchors and aliases", () => {
@@ -185,8 +206,15 @@ describe("parseConfig addresses", () => {
   });
 
   test("parseConfig - warns that allow_remote does nothing on a Unix socket", () => {
-    const c = parse(yaml("sockets:", "  - {env_name: A, linux_addr: /tmp/a.sock, windows_addr: 'pipe://./pipe/a', allow_remote: true}"));
-    assert.deepEqual(c.warnings, [`${FILE}:2:91: sockets[0].allow_remote: has no effect on a Unix socket`]);
+    const c = parse(
+      yaml(
+        "sockets:",
+        "  - {env_name: A, linux_addr: /tmp/a.sock, windows_addr: 'pipe://./pipe/a', allow_remote: true}",
+      ),
+    );
+    assert.deepEqual(c.warnings, [
+      `${FILE}:2:91: sockets[0].allow_remote: has no effect on a Unix socket`,
+    ]);
   });
 });
 
@@ -212,7 +240,11 @@ describe("parseConfig README examples", () => {
     assert.deepEqual(c.sockets, [{
       envName: "DOCKER_HOST",
       linuxAddr: { kind: "unix", path: `${RD}/docker.sock` },
-      windowsAddr: { kind: "pipe", path: "\\\\.\\pipe\\docker_engine", url: "pipe://./pipe/docker_engine" },
+      windowsAddr: {
+        kind: "pipe",
+        path: "\\\\.\\pipe\\docker_engine",
+        url: "pipe://./pipe/docker_engine",
+      },
       allowRemote: false,
     }]);
   });

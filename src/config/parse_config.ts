@@ -12,7 +12,16 @@
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { checkAbsolutePath, expandTemplates, expandTilde, type Result } from "./_expand.ts";
 import { Issues, quote } from "./_issues.ts";
-import { type Ctx, deref, describe, type Entry, isNull, readMap, stringOf, type Value } from "./_nodes.ts";
+import {
+  type Ctx,
+  deref,
+  describe,
+  type Entry,
+  isNull,
+  readMap,
+  stringOf,
+  type Value,
+} from "./_nodes.ts";
 import {
   formatLinuxAddr,
   LINUX_ADDR_FORMS,
@@ -22,7 +31,13 @@ import {
   WINDOWS_ADDR_FORMS,
 } from "./addr.ts";
 import { defaultConfig, defaultSocket, type EnvLookup } from "./default_config.ts";
-import { type AgentConfig, type Config, LOG_LEVELS, type LogLevel, type SocketConfig } from "./types.ts";
+import {
+  type AgentConfig,
+  type Config,
+  LOG_LEVELS,
+  type LogLevel,
+  type SocketConfig,
+} from "./types.ts";
 
 const ROOT_KEYS = ["log_level", "log_path", "runtime_dir", "sockets", "agent"] as const;
 const SOCKET_KEYS = ["env_name", "linux_addr", "windows_addr", "allow_remote"] as const;
@@ -90,8 +105,9 @@ export function parseConfig(text: string, file: string, env: EnvLookup, uid?: nu
 
   // runtime_dir first: every other path may refer to it.
   const rd = given("runtime_dir");
-  const runtimeDir = (rd && readPath({ ...base, vars: {} }, rd, "runtime_dir", EXPECT.runtimeDir)) ??
-    defaults.runtimeDir;
+  const runtimeDir =
+    (rd && readPath({ ...base, vars: {} }, rd, "runtime_dir", EXPECT.runtimeDir)) ??
+      defaults.runtimeDir;
   const st: State = { ...base, vars: { runtime_dir: runtimeDir } };
 
   const ll = given("log_level");
@@ -129,7 +145,13 @@ function reportSyntaxErrors(doc: Document.Parsed, text: string, issues: Issues):
 }
 
 /** Applies `~` then `{...}` templates; records an issue and returns undefined on failure. */
-function expand(st: State, v: Value, key: string, s: string, templatesExpected: string): string | undefined {
+function expand(
+  st: State,
+  v: Value,
+  key: string,
+  s: string,
+  templatesExpected: string,
+): string | undefined {
   const tilde = expandTilde(s, st.home);
   const done = tilde.ok ? expandTemplates(tilde.value, st.vars, templatesExpected) : tilde;
   return ok(st, v, key, done);
@@ -162,7 +184,9 @@ function readSockets(st: State, v: Value): SocketConfig[] {
     st.issues.add(v.at, "sockets", `got ${describe(v.node)}`, EXPECT.sockets);
     return [];
   }
-  if (v.node.items.length === 0) st.issues.warn(v.at, "sockets", "the list is empty, so nothing is forwarded");
+  if (v.node.items.length === 0) {
+    st.issues.warn(v.at, "sockets", "the list is empty, so nothing is forwarded");
+  }
   const sockets: SocketConfig[] = [];
   const envNames = new Map<string, number>();
   const linuxAddrs = new Map<string, number>();
@@ -174,7 +198,14 @@ function readSockets(st: State, v: Value): SocketConfig[] {
 }
 
 /** A required key's value, or undefined after recording "missing key" at the mapping. */
-function required(st: State, fields: Map<string, Entry>, item: Value, p: string, name: string, expected: string) {
+function required(
+  st: State,
+  fields: Map<string, Entry>,
+  item: Value,
+  p: string,
+  name: string,
+  expected: string,
+) {
   const entry = fields.get(name);
   if (entry === undefined) st.issues.add(item.at, `${p}.${name}`, "missing key", expected);
   return entry?.value;
@@ -209,7 +240,12 @@ function readSocket(
   const enText = en && stringOf(st, en, `${p}.env_name`, EXPECT.envName);
   if (en && enText !== undefined) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(enText)) {
-      st.issues.add(en.at, `${p}.env_name`, `${quote(enText)} is not a shell variable name`, EXPECT.envName);
+      st.issues.add(
+        en.at,
+        `${p}.env_name`,
+        `${quote(enText)} is not a shell variable name`,
+        EXPECT.envName,
+      );
     } else if (envNames.has(enText)) {
       const line = st.issues.position(envNames.get(enText)!).line;
       const problem = `duplicate env_name ${quote(enText)} (first used on line ${line})`;
@@ -228,7 +264,12 @@ function readSocket(
     : undefined;
   if (la && laExpanded !== undefined) {
     // A bad allow_remote has its own issue; blaming the host as well would be a knock-on error.
-    linuxAddr = ok(st, la, `${p}.linux_addr`, parseLinuxAddr(laExpanded, allowRemote || allowRemoteBad));
+    linuxAddr = ok(
+      st,
+      la,
+      `${p}.linux_addr`,
+      parseLinuxAddr(laExpanded, allowRemote || allowRemoteBad),
+    );
     const k = linuxAddr && linuxAddrKey(linuxAddr);
     if (linuxAddr && k !== undefined && linuxAddrs.has(k)) {
       const line = st.issues.position(linuxAddrs.get(k)!).line;
@@ -245,9 +286,13 @@ function readSocket(
   let windowsAddr: SocketConfig["windowsAddr"] | undefined;
   const wa = required(st, fields, item, p, "windows_addr", WINDOWS_ADDR_FORMS);
   const waText = wa && stringOf(st, wa, `${p}.windows_addr`, WINDOWS_ADDR_FORMS);
-  if (wa && waText !== undefined) windowsAddr = ok(st, wa, `${p}.windows_addr`, parseWindowsAddr(waText));
+  if (wa && waText !== undefined) {
+    windowsAddr = ok(st, wa, `${p}.windows_addr`, parseWindowsAddr(waText));
+  }
 
-  if (envName === undefined || linuxAddr === undefined || windowsAddr === undefined || allowRemoteBad) {
+  if (
+    envName === undefined || linuxAddr === undefined || windowsAddr === undefined || allowRemoteBad
+  ) {
     return undefined;
   }
   return { envName, linuxAddr, windowsAddr, allowRemote };
@@ -266,7 +311,12 @@ function readAgent(st: State, v: Value): AgentConfig {
   const cmd = given("command");
   const path = given("path");
   if (cmd && path) {
-    st.issues.add(Math.max(cmd.keyAt, path.keyAt), "agent", "command and path are both set", "only one of them");
+    st.issues.add(
+      Math.max(cmd.keyAt, path.keyAt),
+      "agent",
+      "command and path are both set",
+      "only one of them",
+    );
   }
   // Both are still checked so that every problem shows up at once.
   const p = path && readPath(st, path.value, "agent.path", EXPECT.path);
@@ -289,7 +339,12 @@ function readCommand(st: State, v: Value): string[] | undefined {
     const s = stringOf(st, item, key, EXPECT.commandItem);
     if (s === undefined) return;
     if (i === 0 && s === "") {
-      st.issues.add(item.at, key, "empty program name", "the agent program, such as wsl2proxy-agent.exe");
+      st.issues.add(
+        item.at,
+        key,
+        "empty program name",
+        "the agent program, such as wsl2proxy-agent.exe",
+      );
       return;
     }
     // Like a shell word, each item gets `~` and template expansion.

@@ -65,7 +65,8 @@ const cases: [string, string, string][] = [
   [
     "rejects a pipe name with a backslash",
     socket(SSH, LIN, String.raw`windows_addr: 'pipe://./pipe/a\b'`),
-    String.raw`${F}:4:19: sockets[0].windows_addr: pipe name "a\b" contains a backslash; expected a pipe name without \ `
+    String
+      .raw`${F}:4:19: sockets[0].windows_addr: pipe name "a\b" contains a backslash; expected a pipe name without \ `
       .trimEnd(),
   ],
   [
@@ -229,7 +230,8 @@ const cases: [string, string, string][] = [
   [
     "rejects a raw Windows pipe path",
     socket(SSH, LIN, String.raw`windows_addr: '\\.\pipe\openssh-ssh-agent'`),
-    String.raw`${F}:4:19: sockets[0].windows_addr: "\\.\pipe\openssh-ssh-agent" is a Windows pipe path, not a URL; ` +
+    String
+      .raw`${F}:4:19: sockets[0].windows_addr: "\\.\pipe\openssh-ssh-agent" is a Windows pipe path, not a URL; ` +
     "expected pipe://./pipe/NAME",
   ],
   [
@@ -292,7 +294,10 @@ describe("parseConfig errors", () => {
   });
 
   test("parseConfig - rejects ~ when HOME is not set", () => {
-    const err = errorOf(yaml("log_path: ~/proxy.log"), envOf({ XDG_RUNTIME_DIR: "/run/user/1000" }));
+    const err = errorOf(
+      yaml("log_path: ~/proxy.log"),
+      envOf({ XDG_RUNTIME_DIR: "/run/user/1000" }),
+    );
     assert.equal(
       err.message,
       `${F}:1:11: log_path: ~ needs an absolute $HOME, which is not set; expected an absolute path, or HOME set`,
@@ -314,7 +319,13 @@ describe("parseConfig errors", () => {
 
   test("parseConfig - caps the message at 50 lines but keeps every issue", () => {
     const lines = ["sockets:"];
-    for (let i = 0; i < 60; i++) lines.push(`  - env_name: "bad name ${i}"`, "    linux_addr: /x", "    windows_addr: pipe://./pipe/x");
+    for (let i = 0; i < 60; i++) {
+      lines.push(
+        `  - env_name: "bad name ${i}"`,
+        "    linux_addr: /x",
+        "    windows_addr: pipe://./pipe/x",
+      );
+    }
     const err = errorOf(yaml(...lines));
     const shown = err.message.split("\n");
     assert.equal(shown.length, 51);
