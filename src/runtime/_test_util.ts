@@ -8,6 +8,9 @@ import { access, constants, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import process from "node:process";
+import { connectNodePath, listenNodeUnix } from "./node_net.ts";
+import { type GetSockOpt, loadDenoGetSockOpt } from "./peer_cred.ts";
+import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
 import type { Conn, Listener, Runtime } from "./types.ts";
 
 /** A fresh private temp directory, removed by `dispose()`. */
@@ -34,7 +37,10 @@ export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uin
 }
 
 /** Write `data` and close the write side. */
-export async function writeAndClose(writable: WritableStream<Uint8Array>, data: Uint8Array): Promise<void> {
+export async function writeAndClose(
+  writable: WritableStream<Uint8Array>,
+  data: Uint8Array,
+): Promise<void> {
   const writer = writable.getWriter();
   await writer.write(data);
   await writer.close();
@@ -58,8 +64,12 @@ export function pattern(start: number, length: number): Uint8Array {
   return out;
 }
 
-/** The transports every Conn scenario runs over. */
-export type Transport = "unix" | "tcp";
+/**
+ * The transports every Conn scenario runs over. `node-unix` is the `node:net`
+ * wrapper both runtimes use for Windows named pipes, exercised here over a
+ * Unix socket path.
+ */
+export type Transport = "unix" | "tcp" | "node-unix";
 
 /** A listener with one accepted connection and its client end. */
 export interface ConnectedPair {
@@ -71,13 +81,26 @@ export interface ConnectedPair {
 }
 
 /** Listen on `transport`, connect once, and accept that connection. */
-export async function connectedPair(rt: Runtime, transport: Transport, dir: string): Promise<ConnectedPair> {
+export async function connectedPair(
+  rt: Runtime,
+  transport: Transport,
+  dir: string,
+): Promise<ConnectedPair> {
   const path = join(dir, "pair.sock");
-  const listener = transport === "unix" ? await rt.listenUnix(path) : await rt.listenTcp("127.0.0.1", 0);
+  let listener: Listener;
+  let connect: () => Promise<Conn>;
+  if (transport === "unix") {
+    listener = await rt.listenUnix(path);
+    connect = () => rt.connectUnix(path);
+  } else if (transport === "node-unix") {
+    listener = await listenNodeUnix(path, await loadGetSockOpt());
+    connect = () => connectNodePath(path);
+  } else {
+    listener = await rt.listenTcp("127.0.0.1", 0);
+    connect = () => rt.connectTcp("127.0.0.1", listener.port!);
+  }
   const accepted = listener[Symbol.asyncIterator]().next();
-  const client = transport === "unix"
-    ? await rt.connectUnix(path)
-    : await rt.connectTcp("127.0.0.1", listener.port!);
+  const client = await connect();
   const next = await accepted;
   if (next.done) throw new Error("listener ended before accepting");
   const server = next.value;
@@ -106,4 +129,9 @@ export async function onPath(name: string): Promise<boolean> {
     }
   }
   return false;
+}
+
+/** This runtime's FFI `getsockopt`, for building listeners directly in tests. */
+function loadGetSockOpt(): Promise<GetSockOpt | null> {
+  return "Deno" in globalThis ? Promise.resolve(loadDenoGetSockOpt()) : loadBunGetSockOpt();
 }

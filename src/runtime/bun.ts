@@ -84,17 +84,7 @@ export class BunRuntime implements Runtime {
   /** Listen on TCP; port 0 picks a free port. */
   listenTcp(host: string, port: number): Promise<Listener> {
     try {
-      const listener = bunListen(this.#bun, { hostname: host, port }, {
-        addr: `${host}:${port}`,
-        describe: tcpInfo,
-      });
-      const bound = listener.port ?? port;
-      return Promise.resolve({
-        addr: `${host}:${bound}`,
-        port: bound,
-        close: () => listener.close(),
-        [Symbol.asyncIterator]: () => listener[Symbol.asyncIterator](),
-      });
+      return Promise.resolve(bunListen(this.#bun, { hostname: host, port }, { describe: tcpInfo }));
     } catch (error) {
       return Promise.reject(bindError(`${host}:${port}`, error));
     }
@@ -140,7 +130,9 @@ export class BunRuntime implements Runtime {
       throw new SpawnError(`cannot start ${argv[0]}`, { cause: error });
     }
     const status: Promise<ExitStatus> = child.exited.then(() =>
-      child.signalCode ? { code: null, signal: child.signalCode } : { code: child.exitCode, signal: null }
+      child.signalCode
+        ? { code: null, signal: child.signalCode }
+        : { code: child.exitCode, signal: null }
     );
     return {
       pid: child.pid,
@@ -195,7 +187,11 @@ export class BunRuntime implements Runtime {
   }
 }
 
-function unixPeer(path: string, socket: BunSocket<BunConn>, getsockopt: GetSockOpt | null): BunConnInfo {
+function unixPeer(
+  path: string,
+  socket: BunSocket<BunConn>,
+  getsockopt: GetSockOpt | null,
+): BunConnInfo {
   return {
     localAddr: path,
     remoteAddr: UNNAMED,

@@ -121,9 +121,13 @@ export class BunConn implements Conn {
   async #write(chunk: Uint8Array): Promise<void> {
     let offset = 0;
     while (true) {
-      if (this.#gone) throw this.#error ?? new ConnectionClosedError("write on a closed connection");
+      if (this.#gone) {
+        throw this.#error ?? new ConnectionClosedError("write on a closed connection");
+      }
       const written = this.#socket.write(offset === 0 ? chunk : chunk.subarray(offset));
-      if (written < 0) throw this.#error ?? new ConnectionClosedError("write on a closed connection");
+      if (written < 0) {
+        throw this.#error ?? new ConnectionClosedError("write on a closed connection");
+      }
       offset += written;
       if (offset >= chunk.byteLength) return;
       await new Promise<void>((resolve) => (this.#drainWaiter = resolve));
@@ -131,7 +135,9 @@ export class BunConn implements Conn {
   }
 
   #closeWrite(): void {
-    if (this.#gone) throw this.#error ?? new ConnectionClosedError("shutdown on a closed connection");
+    if (this.#gone) {
+      throw this.#error ?? new ConnectionClosedError("shutdown on a closed connection");
+    }
     this.#socket.shutdown();
     this.#writeDone = true;
     if (this.#readDone) this.close();
@@ -181,15 +187,20 @@ export async function bunConnect(
 
 /** Options for {@linkcode bunListen}. */
 export interface BunListenOptions {
-  addr: string;
-  port?: number;
+  /** What to report as `Listener.addr`; default `host:port` for TCP. */
+  addr?: string;
+  /** Describe an accepted socket. */
   describe: (socket: BunSocket<BunConn>) => BunConnInfo;
   /** Runs after the listener has stopped (e.g. removes the socket file). */
   afterClose?: () => Promise<void>;
 }
 
 /** Listen with `Bun.listen` (synchronous bind inside `listen`). */
-export function bunListen(bun: BunGlobal, address: BunAddress, options: BunListenOptions): Listener {
+export function bunListen(
+  bun: BunGlobal,
+  address: BunAddress,
+  options: BunListenOptions,
+): Listener {
   const queue = new AcceptQueue();
   const server: BunSocketListener = bun.listen<BunConn>({
     ...address,
@@ -203,9 +214,10 @@ export function bunListen(bun: BunGlobal, address: BunAddress, options: BunListe
     },
   });
   let closing: Promise<void> | undefined;
+  const port = "port" in address ? server.port : undefined;
   return {
-    addr: options.addr,
-    port: options.port ?? ("port" in address ? server.port : undefined),
+    addr: options.addr ?? ("hostname" in address ? `${address.hostname}:${port}` : address.unix),
+    port,
     close(): Promise<void> {
       closing ??= (async () => {
         queue.end();

@@ -114,7 +114,9 @@ export interface BunSubprocess {
 export interface BunGlobal {
   readonly version: string;
   listen<Data>(options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>): BunSocketListener;
-  connect<Data>(options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>): Promise<BunSocket<Data>>;
+  connect<Data>(
+    options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>,
+  ): Promise<BunSocket<Data>>;
   spawn(options: BunSpawnOptions): BunSubprocess;
 }
 

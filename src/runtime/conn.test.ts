@@ -15,7 +15,7 @@ import {
 
 const rt = getRuntime();
 
-for (const transport of ["unix", "tcp"] as Transport[]) {
+for (const transport of ["unix", "tcp", "node-unix"] as Transport[]) {
   describe(`${rt.name} ${transport} Conn`, () => {
     test("echo - bytes sent by the client come back from an echoing server", async () => {
       const dir = await tempDir();
@@ -102,13 +102,22 @@ describe(`${rt.name} large transfers`, () => {
   const total = 32 * 1024 * 1024;
   const chunkSize = 64 * 1024;
 
-  for (const direction of ["client to server", "server to client"]) {
-    test(`large transfer - 32 MiB ${direction} arrive byte-exact and the producer blocks while nobody reads`, async () => {
+  for (
+    const [transport, direction] of [
+      ["unix", "client to server"],
+      ["unix", "server to client"],
+      ["node-unix", "client to server"],
+      ["node-unix", "server to client"],
+    ] as [Transport, string][]
+  ) {
+    test(`large transfer - 32 MiB ${direction} over ${transport} arrive byte-exact and the producer blocks while nobody reads`, async () => {
       const dir = await tempDir();
-      // Unix only: loopback TCP autotunes its buffers to several MiB, which
-      // would blur the bound checked below.
-      const pair = await connectedPair(rt, "unix", dir.path);
-      const [from, to] = direction === "client to server" ? [pair.client, pair.server] : [pair.server, pair.client];
+      // Unix sockets only: loopback TCP autotunes its buffers to several
+      // MiB, which would blur the bound checked below.
+      const pair = await connectedPair(rt, transport, dir.path);
+      const [from, to] = direction === "client to server"
+        ? [pair.client, pair.server]
+        : [pair.server, pair.client];
       try {
         let accepted = 0;
         const producing = (async () => {
@@ -122,9 +131,15 @@ describe(`${rt.name} large transfers`, () => {
         // Nobody reads yet. With pull-based reading the producer stalls once the
         // kernel buffers and our 256 KiB read-ahead are full. A correct
         // implementation never finishes here, so this single wait cannot flake.
-        const stalled = await Promise.race([producing.then(() => false), delay(500).then(() => true)]);
+        const stalled = await Promise.race([
+          producing.then(() => false),
+          delay(500).then(() => true),
+        ]);
         assert.ok(stalled, "producer finished 32 MiB although nobody was reading");
-        assert.ok(accepted < 8 * 1024 * 1024, `producer got ${accepted} bytes accepted with an idle reader`);
+        assert.ok(
+          accepted < 8 * 1024 * 1024,
+          `producer got ${accepted} bytes accepted with an idle reader`,
+        );
 
         let received = 0;
         let mismatch = -1;
@@ -166,7 +181,9 @@ describe(`${rt.name} large transfers`, () => {
         let offset = 0;
         for (const chunk of chunks) {
           for (let i = 0; i < chunk.byteLength; i++) {
-            if (chunk[i] !== patternByte(offset + i)) assert.fail(`byte ${offset + i} was overwritten`);
+            if (chunk[i] !== patternByte(offset + i)) {
+              assert.fail(`byte ${offset + i} was overwritten`);
+            }
           }
           offset += chunk.byteLength;
         }

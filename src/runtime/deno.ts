@@ -25,6 +25,7 @@ import { connectNodePath, listenNodePipe, listenNodeUnix } from "./node_net.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
 import { openStdio } from "./stdio.ts";
 import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
+import { bindError } from "./unix_socket_file.ts";
 
 /** The Deno implementation of {@linkcode Runtime}. */
 export class DenoRuntime implements Runtime {
@@ -46,7 +47,13 @@ export class DenoRuntime implements Runtime {
 
   /** Listen on TCP; port 0 picks a free port. */
   listenTcp(host: string, port: number): Promise<Listener> {
-    return Promise.resolve(new DenoListener(Deno.listen({ transport: "tcp", hostname: host, port })));
+    try {
+      return Promise.resolve(
+        new DenoListener(Deno.listen({ transport: "tcp", hostname: host, port })),
+      );
+    } catch (error) {
+      return Promise.reject(bindError(`${host}:${port}`, error));
+    }
   }
 
   /** Connect to a Unix socket. */

@@ -11,7 +11,7 @@
  */
 
 import { ConnectionClosedError } from "../errors.ts";
-import type { Conn } from "./types.ts";
+import type { Conn, Listener } from "./types.ts";
 
 /** Size of each read buffer. */
 const READ_CHUNK = 64 * 1024;
@@ -25,7 +25,9 @@ export function formatDenoAddr(addr: Deno.Addr): string {
   switch (addr.transport) {
     case "tcp":
     case "udp":
-      return addr.hostname.includes(":") ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
+      return addr.hostname.includes(":")
+        ? `[${addr.hostname}]:${addr.port}`
+        : `${addr.hostname}:${addr.port}`;
     case "unix":
     case "unixpacket":
       return addr.path || "(unnamed)";
@@ -150,7 +152,9 @@ export class DenoConn implements Conn {
       this.#readDone = true;
       this.#readController.close();
     }
-    if (!this.#writeDone) this.#writeController.error(new ConnectionClosedError("connection closed"));
+    if (!this.#writeDone) {
+      this.#writeController.error(new ConnectionClosedError("connection closed"));
+    }
     this.#resolveClosed();
   }
 
@@ -160,7 +164,7 @@ export class DenoConn implements Conn {
 }
 
 /** {@linkcode Listener} over a `Deno.Listener`. */
-export class DenoListener {
+export class DenoListener implements Listener {
   readonly addr: string;
   readonly port?: number;
   #listener: Deno.Listener;

@@ -51,9 +51,17 @@ describe(`${rt.name} fs helpers`, () => {
       const link = join(dir.path, "link");
       await symlink(sock, link);
       const linkInfo = await lstat(link);
-      assert.deepEqual([linkInfo.isSymlink, linkInfo.isSocket, linkInfo.isDirectory], [true, false, false]);
+      assert.deepEqual([linkInfo.isSymlink, linkInfo.isSocket, linkInfo.isDirectory], [
+        true,
+        false,
+        false,
+      ]);
       const sockInfo = await lstat(sock);
-      assert.deepEqual([sockInfo.isSymlink, sockInfo.isSocket, sockInfo.isFile], [false, true, false]);
+      assert.deepEqual([sockInfo.isSymlink, sockInfo.isSocket, sockInfo.isFile], [
+        false,
+        true,
+        false,
+      ]);
     } finally {
       await listener.close();
       await dir.dispose();

@@ -6,14 +6,7 @@
  */
 
 export { getRuntime } from "./get_runtime.ts";
-export type {
-  ChildProcess,
-  Conn,
-  ExitStatus,
-  Listener,
-  Runtime,
-  SpawnOptions,
-} from "./types.ts";
+export type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
 export {
   chmod,
   exists,

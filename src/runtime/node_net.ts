@@ -49,7 +49,10 @@ export async function listenNodePipe(path: string): Promise<Listener> {
  * When `getsockopt` is given, each accepted connection's peer uid is read
  * from its fd (`socket._handle.fd`, which both Deno's and Bun's node:net fill).
  */
-export async function listenNodeUnix(path: string, getsockopt: GetSockOpt | null): Promise<Listener> {
+export async function listenNodeUnix(
+  path: string,
+  getsockopt: GetSockOpt | null,
+): Promise<Listener> {
   await clearStaleSocket(path, isUnixSocketAlive);
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   try {

@@ -53,9 +53,12 @@ export function loadDenoGetSockOpt(): GetSockOpt | null {
   if (Deno.build.os !== "linux") return null;
   for (const name of LIBC_NAMES) {
     try {
-      const lib = Deno.dlopen(name, {
-        getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-      } as const);
+      const lib = Deno.dlopen(
+        name,
+        {
+          getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+        } as const,
+      );
       denoGetSockOpt = (fd, level, optname, optval, optlen) =>
         lib.symbols.getsockopt(fd, level, optname, optval, optlen);
       break;

@@ -129,6 +129,15 @@ describe(`${rt.name} Unix listener`, () => {
     }
   });
 
+  test("listenTcp - a port already taken is refused with AddressInUseError", async () => {
+    const first = await rt.listenTcp("127.0.0.1", 0);
+    try {
+      await assert.rejects(rt.listenTcp("127.0.0.1", first.port!), AddressInUseError);
+    } finally {
+      await first.close();
+    }
+  });
+
   test("listener close - ends a pending iteration", async () => {
     const listener = await rt.listenTcp("127.0.0.1", 0);
     const next = listener[Symbol.asyncIterator]().next();
@@ -166,7 +175,16 @@ describe(`${rt.name} peer credentials`, () => {
       await chmod(path, 0o666);
       const accepted = listener[Symbol.asyncIterator]().next();
       const child = rt.spawn(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "socat", "-u", "-", `UNIX-CONNECT:${path}`],
+        [
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          "socat",
+          "-u",
+          "-",
+          `UNIX-CONNECT:${path}`,
+        ],
         { stdout: "null", stderr: "inherit" },
       );
       await child.stdin!.close();

@@ -24,7 +24,9 @@ describe(`${rt.name} spawn`, () => {
     const child = rt.spawn(["cat"]);
     const writing = (async () => {
       const writer = child.stdin!.getWriter();
-      for (let offset = 0; offset < size; offset += 65536) await writer.write(pattern(offset, 65536));
+      for (let offset = 0; offset < size; offset += 65536) {
+        await writer.write(pattern(offset, 65536));
+      }
       await writer.close();
     })();
     const out = await readAll(child.stdout!);
@@ -54,7 +56,13 @@ describe(`${rt.name} spawn`, () => {
     try {
       const child = rt.spawn(
         ["sh", "-c", 'printf "%s|%s|%s" "$WSL2PROXY_TEST" "$(pwd -P)" "${PATH:+has-path}" >&2'],
-        { env: { WSL2PROXY_TEST: "yes" }, cwd: dir.path, stdin: "null", stdout: "null", stderr: "piped" },
+        {
+          env: { WSL2PROXY_TEST: "yes" },
+          cwd: dir.path,
+          stdin: "null",
+          stdout: "null",
+          stderr: "piped",
+        },
       );
       const err = utf8.decode(await readAll(child.stderr!));
       const [value, cwd, path] = err.split("|");
