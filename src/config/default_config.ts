@@ -39,7 +39,7 @@ export function defaultRuntimeDir(env: EnvLookup, uid?: number): string {
 export function defaultSocket(runtimeDir: string): SocketConfig {
   return {
     envName: DEFAULT_ENV_NAME,
-    linuxAddr: { kind: "unix", path: `${runtimeDir}/${DEFAULT_SOCKET_FILE}` },
+    linuxAddr: { kind: "unix", path: normalizePosixPath(`${runtimeDir}/${DEFAULT_SOCKET_FILE}`) },
     windowsAddr: {
       kind: "pipe",
       path: "\\\\.\\pipe\\openssh-ssh-agent",

@@ -79,7 +79,7 @@ describe("parseConfig defaults", () => {
 });
 
 describe("parseConfig expansion", () => {
-  test("parseConfig - expands {runtime_dir} in log_path, linux_addr, agent.path and agent.command", () => {
+  test("parseConfig - expands {runtime_dir} in log_path, linux_addr and agent.command, and ~ in its items", () => {
     const c = parse(yaml(
       "runtime_dir: /var/run/me/w2p/",
       'log_path: "{runtime_dir}/logs/../proxy.log"',
@@ -91,7 +91,7 @@ describe("parseConfig expansion", () => {
       '    linux_addr: "unix://{runtime_dir}/b.sock"',
       "    windows_addr: pipe://./pipe/{runtime_dir}",
       "agent:",
-      '  command: ["{runtime_dir}/agent.exe", "--log={runtime_dir}/agent.log"]',
+      '  command: ["{runtime_dir}/agent.exe", "--log={runtime_dir}/agent.log", ~/x, ~x]',
     ));
     assert.equal(c.runtimeDir, "/var/run/me/w2p");
     assert.equal(c.logPath, "/var/run/me/w2p/proxy.log");
@@ -103,7 +103,7 @@ describe("parseConfig expansion", () => {
     assert.equal(c.sockets[1].windowsAddr.url, "pipe://./pipe/{runtime_dir}");
     assert.deepEqual(c.agent, {
       kind: "command",
-      command: ["/var/run/me/w2p/agent.exe", "--log=/var/run/me/w2p/agent.log"],
+      command: ["/var/run/me/w2p/agent.exe", "--log=/var/run/me/w2p/agent.log", "/home/me/x", "~x"],
     });
   });
 
@@ -131,6 +131,9 @@ describe("parseConfig expansion", () => {
       kind: "unix",
       path: "/srv/w2p/default-ssh-auth.sock",
     });
+    const root = parse(yaml("runtime_dir: /"));
+    assert.equal(root.logPath, "/proxy.log");
+    assert.deepEqual(root.sockets[0].linuxAddr, { kind: "unix", path: "/default-ssh-auth.sock" });
   });
 
   test("parseConfig - resolves anchors and aliases", () => {

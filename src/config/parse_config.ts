@@ -10,7 +10,13 @@
  */
 
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import { checkAbsolutePath, expandTemplates, expandTilde, type Result } from "./_expand.ts";
+import {
+  checkAbsolutePath,
+  expandTemplates,
+  expandTilde,
+  normalizePosixPath,
+  type Result,
+} from "./_expand.ts";
 import { Issues, quote } from "./_issues.ts";
 import {
   type Ctx,
@@ -113,7 +119,8 @@ export function parseConfig(text: string, file: string, env: EnvLookup, uid?: nu
   const ll = given("log_level");
   const logLevel = (ll && readLogLevel(st, ll)) ?? defaults.logLevel;
   const lp = given("log_path");
-  const logPath = (lp && readPath(st, lp, "log_path", EXPECT.path)) ?? `${runtimeDir}/proxy.log`;
+  const logPath = (lp && readPath(st, lp, "log_path", EXPECT.path)) ??
+    normalizePosixPath(`${runtimeDir}/proxy.log`);
   const so = given("sockets");
   const sockets = so ? readSockets(st, so) : [defaultSocket(runtimeDir)];
   const ag = given("agent");
@@ -151,8 +158,9 @@ function expand(
   key: string,
   s: string,
   templatesExpected: string,
+  tildeToo = true,
 ): string | undefined {
-  const tilde = expandTilde(s, st.home);
+  const tilde = tildeToo ? expandTilde(s, st.home) : { ok: true as const, value: s };
   const done = tilde.ok ? expandTemplates(tilde.value, st.vars, templatesExpected) : tilde;
   return ok(st, v, key, done);
 }
@@ -347,8 +355,10 @@ function readCommand(st: State, v: Value): string[] | undefined {
       );
       return;
     }
-    // Like a shell word, each item gets `~` and template expansion.
-    const expanded = expand(st, item, key, s, EXPECT.template);
+    // Like shell words: `~` and `~/...` expand in every item, but only the
+    // program may not be `~user` (an argument like `~foo` is left alone).
+    const tildeToo = i === 0 || s === "~" || s.startsWith("~/");
+    const expanded = expand(st, item, key, s, EXPECT.template, tildeToo);
     if (expanded !== undefined) argv.push(expanded);
   });
   return argv.length === v.node.items.length ? argv : undefined;
