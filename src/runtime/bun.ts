@@ -55,9 +55,8 @@ export class BunRuntime implements Runtime {
   constructor() {
     this.#bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
     this.version = this.#bun.version;
-    const standalone = (this.#bun as { isStandaloneExecutable?: boolean }).isStandaloneExecutable;
     // Older Bun lacks the flag; compiled modules live in Bun's embedded file system.
-    this.compiled = standalone ?? /\$bunfs|~BUN/.test(import.meta.url);
+    this.compiled = this.#bun.isStandaloneExecutable ?? /\$bunfs|~BUN/.test(import.meta.url);
   }
 
   /** Listen on a Unix socket path, created with mode 0600 (umask around the synchronous bind). */
@@ -77,7 +76,12 @@ export class BunRuntime implements Runtime {
     } catch (error) {
       throw bindError(path, error);
     }
-    ino = await secureSocketFile(path);
+    try {
+      ino = await secureSocketFile(path);
+    } catch (error) {
+      await listener.close();
+      throw error;
+    }
     return listener;
   }
 

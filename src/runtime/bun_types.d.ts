@@ -113,6 +113,8 @@ export interface BunSubprocess {
 /** The subset of `globalThis.Bun` in use. */
 export interface BunGlobal {
   readonly version: string;
+  /** True inside a `bun build --compile` executable (Bun 1.3+). */
+  readonly isStandaloneExecutable?: boolean;
   listen<Data>(options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>): BunSocketListener;
   connect<Data>(
     options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>,

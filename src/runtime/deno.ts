@@ -9,10 +9,18 @@
  * descriptor (Deno 2.9 keeps an internal fd slot on conns but fills it only
  * for TCP), so SO_PEERCRED could not be read from an accepted `Deno.listen`
  * connection. Deno's node:net accepts into a native handle whose `fd` is
- * real. Measured over a Unix socket, 256 MiB one way through the Conn
- * wrappers (2 vCPUs, noisy): Deno.connect 850-1900 MB/s (median ~1350),
- * node:net 870-1200 MB/s (median ~1150) -- far above what the agent link
- * carries, so the fd is worth the difference.
+ * real. The price, measured on Deno 2.9.6 with 2 vCPUs, 256 MiB one way over
+ * a Unix socket, five runs each:
+ *
+ * | path         | raw API        | through Conn + Web Streams       |
+ * |--------------|----------------|----------------------------------|
+ * | Deno.connect | 2430-3580 MB/s | 850-1920 MB/s (median ~1300)     |
+ * | node:net     | 780-1470 MB/s  | 730-1200 MB/s (median ~1100)     |
+ *
+ * Through the Conn wrapper the gap is ~15-25%, and both are far above what
+ * the agent link carries, so the peer uid is worth it. Going back to
+ * `Deno.listen` only means swapping the bind in `listenUnix` for
+ * `Deno.listen` + {@linkcode DenoListener} (peerUid then returns undefined).
  *
  * Named pipes have no Deno API and go through `node:net` as well.
  *

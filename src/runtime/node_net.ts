@@ -61,7 +61,13 @@ export async function listenNodeUnix(
   } catch (error) {
     throw bindError(path, error);
   }
-  const ino = await secureSocketFile(path);
+  let ino: number;
+  try {
+    ino = await secureSocketFile(path);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
   return nodeServerListener(server, {
     addr: path,
     wrap: (socket) =>

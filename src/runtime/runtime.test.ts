@@ -138,6 +138,19 @@ describe(`${rt.name} Unix listener`, () => {
     }
   });
 
+  test("connect - a missing socket path and a refused port reject", async () => {
+    const dir = await tempDir();
+    try {
+      await assert.rejects(rt.connectUnix(join(dir.path, "nobody-here.sock")), { code: "ENOENT" });
+      const listener = await rt.listenTcp("127.0.0.1", 0);
+      const port = listener.port!;
+      await listener.close();
+      await assert.rejects(rt.connectTcp("127.0.0.1", port), { code: "ECONNREFUSED" });
+    } finally {
+      await dir.dispose();
+    }
+  });
+
   test("listener close - ends a pending iteration", async () => {
     const listener = await rt.listenTcp("127.0.0.1", 0);
     const next = listener[Symbol.asyncIterator]().next();
