@@ -103,6 +103,23 @@ for (const kind of PIPE_KINDS) {
       }
     });
 
+    test("reset - a close() still waiting for credit fails instead of hanging", async () => {
+      const q = acceptQueue();
+      const p = await sessionPair(kind, { onStream: q.onStream });
+      try {
+        const s = await p.client.open("x");
+        const server = await q.next();
+        const w = s.writable.getWriter();
+        const writes = w.write(new Uint8Array(512 * 1024)); // two windows: blocks on credit
+        const closing = w.close();
+        server.reset(ResetCode.INTERNAL, "gone");
+        await assert.rejects(within(5000, writes, "write fails"), StreamResetError);
+        await assert.rejects(within(5000, closing, "close fails"), StreamResetError);
+      } finally {
+        await p.dispose();
+      }
+    });
+
     test("readable.cancel - sends RST so the peer's pending writes fail fast", async () => {
       const q = acceptQueue();
       const p = await sessionPair(kind, { onStream: q.onStream });

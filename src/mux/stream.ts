@@ -75,6 +75,7 @@ export class MuxStream {
   #chunkFailed: ((e: unknown) => void) | null = null;
   #finPending = false;
   #finDone: (() => void) | null = null;
+  #finFailed: ((e: unknown) => void) | null = null;
   #finSent = false;
 
   #error: Error | null = null;
@@ -205,7 +206,7 @@ export class MuxStream {
     if (this.#finPending && !this.#finSent) {
       this.#finSent = true;
       this.#finDone?.();
-      this.#finDone = null;
+      this.#finDone = this.#finFailed = null;
       this.#maybeFinished();
       return { bytes: EMPTY, fin: true };
     }
@@ -247,9 +248,10 @@ export class MuxStream {
 
   #closeWrite(): Promise<void> | void {
     if (this.#error) throw this.#error;
-    return new Promise<void>((resolve) => {
+    return new Promise<void>((resolve, reject) => {
       this.#finPending = true;
       this.#finDone = resolve;
+      this.#finFailed = reject;
       this.#host._wantsSend(this);
     });
   }
@@ -273,9 +275,10 @@ export class MuxStream {
 
   #failWrite(error: Error): void {
     this.#chunkFailed?.(error);
+    this.#finFailed?.(error);
     this.#chunk = null;
     this.#chunkDone = this.#chunkFailed = null;
-    this.#finDone = null;
+    this.#finDone = this.#finFailed = null;
     try {
       this.#writeController.error(error);
     } catch { /* already errored */ }
