@@ -11,3 +11,4 @@ export { IncomingStream } from "./incoming_stream.ts";
 export { defaultSessionOptions, type SessionOptions } from "./options.ts";
 export { compareVersions, PROTOCOL_VERSION, type Preface, type Role } from "./preface.ts";
 export { Flag, FrameType, GoAwayCode, ResetCode } from "./frame.ts";
+export { splice, type Duplex, type SpliceOptions, type SpliceResult } from "./splice.ts";

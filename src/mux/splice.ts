@@ -1,0 +1,71 @@
+/**
+ * Copy bytes both ways between two duplex byte streams (a socket and a mux
+ * stream, say) with half-close: EOF on one side's readable closes the other's
+ * writable (FIN), and reading goes on the other way. An error on either side
+ * aborts the opposite writable and cancels the opposite readable, so a reset
+ * reaches the client as a close rather than a hang.
+ *
+ * Plain reader/writer loops, no TransformStream per chunk: the hot path is one
+ * `read()` and one `write()` per chunk, with one chunk in flight per direction.
+ *
+ * @module
+ */
+
+/** Anything with a readable and a writable side. */
+export interface Duplex {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+}
+
+/** What happened, for logs and stats. */
+export interface SpliceResult {
+  /** Bytes copied from `a` to `b`. */
+  aToB: number;
+  /** Bytes copied from `b` to `a`. */
+  bToA: number;
+  /** The first error in either direction, or null if both ended cleanly. */
+  error: unknown;
+}
+
+/** Options for {@linkcode splice}. */
+export interface SpliceOptions {
+  /** Called with each chunk size as it is copied (for live byte counters). */
+  onBytes?: (direction: "aToB" | "bToA", n: number) => void;
+}
+
+/** Copy both ways until both directions have ended. Never rejects. */
+export async function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promise<SpliceResult> {
+  const result: SpliceResult = { aToB: 0, bToA: 0, error: null };
+  const ends = [
+    { reader: a.readable.getReader(), writer: b.writable.getWriter(), dir: "aToB" as const },
+    { reader: b.readable.getReader(), writer: a.writable.getWriter(), dir: "bToA" as const },
+  ];
+  // If one direction fails, tear down the other too: a reset is never half.
+  const teardown = (e: unknown) => {
+    if (result.error === null) result.error = e ?? new Error("stream failed");
+    for (const { reader, writer } of ends) {
+      reader.cancel(e).catch(() => {});
+      writer.abort(e).catch(() => {});
+    }
+  };
+  await Promise.allSettled(ends.map(async ({ reader, writer, dir }) => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        result[dir] += value.byteLength;
+        options.onBytes?.(dir, value.byteLength);
+        await writer.ready;
+        writer.write(value).catch(() => {}); // failures surface through ready/close
+      }
+      await writer.close();
+    } catch (e) {
+      teardown(e);
+    }
+  }));
+  for (const { reader, writer } of ends) {
+    reader.releaseLock();
+    writer.releaseLock();
+  }
+  return result;
+}
