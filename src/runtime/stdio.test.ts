@@ -71,7 +71,9 @@ describe("openStdio", () => {
     },
   );
 
-  test("openStdio - writes 64 MiB to a pipe in order", { timeout: TIMEOUT }, async () => {
+  test("openStdio - writes 64 MiB to a pipe in order and exits with stdin open but unread", {
+    timeout: TIMEOUT,
+  }, async () => {
     const total = 64 << 20;
     const r = await runProcess(smoke("write-stdout", String(total)));
     assert.equal(r.code, 0, r.stderr);

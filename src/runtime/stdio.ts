@@ -108,7 +108,7 @@ function blockingStdin(): ReadableStream<Uint8Array> {
     cancel() {
       cancelled = true;
     },
-  });
+  }, { highWaterMark: 0 }); // no read until asked: an unread stdin must not keep the process alive
 }
 
 function readFd0(buf: Uint8Array): Promise<number> {
