@@ -1,6 +1,6 @@
 /*
  * Stand-in for bcryptprimitives.dll, which Wine 8 lacks but Bun's Windows
- * binary imports (for ProcessPrng, the Rust std / BoringSSL entropy source).
+ * binary imports: ProcessPrng, its source of random bytes (Windows 10+ API).
  * Forwards to RtlGenRandom (advapi32!SystemFunction036), which Wine has.
  * Built by scripts/wine-setup.sh; only ever used inside the test Wine prefix.
  */

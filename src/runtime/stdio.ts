@@ -17,13 +17,30 @@
  * by switching, and the path tested under Wine is the path that ships. A
  * Worker doing `fs.readSync(0)` works as well (also in compiled binaries,
  * Linux and Wine), but needs its own flow control; a `pull()` that awaits
- * one `fs.read` gets backpressure from the stream for free.
+ * one `fs.read` gets backpressure from the stream for free. (Deno on Windows
+ * is not covered by the Wine test: deno.exe crashes under Wine 8.)
  *
- * Measured (Bun 1.4.5 / Deno 2.9.6, 2 noisy vCPUs, 256 MiB through a pipe,
- * medians): Bun.stdin.stream() ~870 MB/s, fs.read ~750 MB/s; Deno.stdin ~540 MB/s
- * Bun write with callback ~1580 MB/s; Deno.stdout.write ~450 MB/s. Under
- * Wine 8 the fs.read path moves 256 MiB in ~0.9 s. All far above what the
- * agent link needs.
+ * Measured through a pipe, 256 MiB one way, 64 KiB chunks, 2 noisy vCPUs,
+ * median of 5 (MB/s); the chosen path is marked *:
+ *
+ * | Bun 1.4.5 read                   |      | Bun 1.4.5 write                    |      |
+ * |----------------------------------|------|------------------------------------|------|
+ * | `Bun.stdin.stream()` *           | 1200 | `process.stdout.write(c, cb)` *    | 1830 |
+ * | `process.stdin` (manual stream)  | 1070 | `Bun.stdout.writer()` + flush      | 2260 |
+ * | `fs.read(0)`                     |  900 | `fs.writeSync(1)` (blocks the loop)| 1980 |
+ *
+ * | Deno 2.9.6 read                  |      | Deno 2.9.6 write                   |      |
+ * |----------------------------------|------|------------------------------------|------|
+ * | `Deno.stdin.readable` *          |  450 | `Deno.stdout` (async) *            |  570 |
+ * | `fs.read(0)`                     |  490 | `process.stdout` (sync in Deno)    | 1000 |
+ * | `Readable.toWeb(process.stdin)`  |  370 | `fs.writeSync(1)` (blocks the loop)| 1050 |
+ *
+ * Bun writes through `process.stdout` rather than the slightly faster
+ * `Bun.stdout.writer()` so Linux and Windows share one writer. Deno keeps
+ * its async writes: the sync ones are faster but stall the event loop
+ * whenever the daemon is slow to read. Under Wine 8 (Bun build) an 8 MiB
+ * echo takes 150-250 ms including process start, 64 MiB to stdout ~0.4 s,
+ * and `fs.read` moves 256 MiB in ~0.9 s: all far above what the link needs.
  *
  * @module
  */
@@ -33,7 +50,12 @@ import process from "node:process";
 
 /** The agent's stdin and stdout. */
 export interface Stdio {
-  /** Bytes from our stdin; closes at EOF. Cancelling stops reading. */
+  /**
+   * Bytes from our stdin; closes at EOF. Nothing is read until the stream is
+   * read, so an unread stdin never keeps the process alive. Cancelling stops
+   * reading, but on Windows a read already waiting in the threadpool cannot
+   * be aborted: it holds the process until stdin has data or ends.
+   */
   readonly readable: ReadableStream<Uint8Array>;
   /**
    * Bytes to our stdout, written one chunk at a time in order; each write
