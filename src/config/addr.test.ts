@@ -47,6 +47,41 @@ describe("parseWindowsAddr", () => {
     }
   });
 
+  test("parseWindowsAddr - accepts unix:///abs/path as a POSIX path for an agent on Linux", () => {
+    for (const s of ["unix:///tmp/a.sock", "unix:///tmp//x/../a.sock", "UNIX:///tmp/./a.sock"]) {
+      assert.deepEqual(value(parseWindowsAddr(s)), {
+        kind: "unix",
+        path: "/tmp/a.sock",
+        url: "unix:///tmp/a.sock",
+      }, s);
+    }
+    // A one-letter top directory is POSIX; only "/X:" is a drive.
+    assert.equal(value(parseWindowsAddr("unix:///C/x.sock")).url, "unix:///C/x.sock");
+    assert.equal(value(parseWindowsAddr("unix:///C:/x.sock")).url, "unix://C:/x.sock");
+  });
+
+  test("parseWindowsAddr - explains each malformed POSIX socket path", () => {
+    const form = "unix:///absolute/path/to/socket (an agent on Linux)";
+    const cases: [string, string][] = [
+      ["unix:///", `"unix:///" names a directory, not a socket file; expected ${form}`],
+      ["unix:///a/..", `"unix:///a/.." names a directory, not a socket file; expected ${form}`],
+      [
+        "unix:///tmp/a\u0007",
+        `path "/tmp/a\\u0007" contains a control character; expected ${form}`,
+      ],
+      [
+        `unix:///${"d".repeat(120)}`,
+        "socket path is 121 bytes long; expected at most 107 bytes (the AF_UNIX limit)",
+      ],
+      // Still relative, so still not a Windows path either.
+      [
+        "unix://tmp/a.sock",
+        '"unix://tmp/a.sock" is not an absolute Windows path; expected unix://C:/path/to/socket',
+      ],
+    ];
+    for (const [s, want] of cases) assert.equal(failure(parseWindowsAddr(s)), want, s);
+  });
+
   test("parseWindowsAddr - keeps IPv6 hosts unbracketed and brackets them in the URL", () => {
     assert.deepEqual(value(parseWindowsAddr("tcp://[::1]:22")), {
       kind: "tcp",
@@ -61,6 +96,7 @@ describe("parseWindowsAddr", () => {
       const s of [
         "pipe://./pipe/a b",
         "unix:///d:/x.sock",
+        "unix:///run/user/1000/x.sock",
         "tcp://h:1",
         "tcp://[::ffff:10.0.0.1]:65535",
       ]

@@ -24,6 +24,7 @@ export const MAX_PIPE_NAME = 256;
 
 const PIPE_FORM = "pipe://./pipe/NAME";
 const WIN_UNIX_FORM = "unix://C:/path/to/socket";
+const POSIX_UNIX_FORM = "unix:///absolute/path/to/socket (an agent on Linux)";
 const TCP_FORM = "tcp://HOST:PORT";
 const LOOPBACK = "127.0.0.0/8, ::1 or localhost (or allow_remote: true on this socket)";
 
@@ -35,7 +36,10 @@ function splitScheme(s: string): { scheme: string; rest: string } | undefined {
 
 /**
  * Parses a `windows_addr`: `pipe://./pipe/NAME`, `unix://C:/path` (also
- * `unix:///C:/path`, either slash) or `tcp://HOST:PORT`.
+ * `unix:///C:/path`, either slash) or `tcp://HOST:PORT`. `unix:///abs/path`
+ * (a POSIX path, kept as is) is accepted too, for an agent that runs on
+ * Linux (tests, or the Linux build through `agent.command`); the agent
+ * refuses it on Windows, and a drive-letter path on Linux, when it dials.
  */
 export function parseWindowsAddr(s: string): Result<WindowsAddr> {
   if (s.trim() === "") return fail("empty address", WINDOWS_ADDR_FORMS);
@@ -94,7 +98,8 @@ function parsePipe(rest: string): Result<WindowsAddr> {
 
 function parseWindowsUnix(rest: string): Result<WindowsAddr> {
   // `unix:///C:/x` is the file-URL spelling of `unix://C:/x`; accept both.
-  const path = /^\/[A-Za-z]:/.test(rest) ? rest.slice(1) : rest;
+  if (rest.startsWith("/") && !/^\/[A-Za-z]:/.test(rest)) return parsePosixUnix(rest);
+  const path = rest.startsWith("/") ? rest.slice(1) : rest;
   if (!/^[A-Za-z]:[\\/]/.test(path)) {
     return fail(`${quote("unix://" + rest)} is not an absolute Windows path`, WIN_UNIX_FORM);
   }
@@ -129,6 +134,24 @@ function parseWindowsUnix(rest: string): Result<WindowsAddr> {
     ok: true,
     value: { kind: "unix", path: winPath, url: `unix://${drive}:/${segments.join("/")}` },
   };
+}
+
+/** `unix:///abs/path` for an agent on Linux: the path is normalised and kept POSIX. */
+function parsePosixUnix(rest: string): Result<WindowsAddr> {
+  const checked = checkAbsolutePath(rest, POSIX_UNIX_FORM);
+  if (!checked.ok) return checked;
+  const path = checked.value;
+  if (path === "/") {
+    return fail(`${quote("unix://" + rest)} names a directory, not a socket file`, POSIX_UNIX_FORM);
+  }
+  const bytes = utf8Length(path);
+  if (bytes > MAX_UNIX_PATH_BYTES) {
+    return fail(
+      `socket path is ${bytes} bytes long`,
+      `at most ${MAX_UNIX_PATH_BYTES} bytes (the AF_UNIX limit)`,
+    );
+  }
+  return { ok: true, value: { kind: "unix", path, url: `unix://${path}` } };
 }
 
 /** Parses `HOST:PORT` or `[IPV6]:PORT`; IPv6 hosts come back without brackets. */

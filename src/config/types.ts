@@ -19,7 +19,10 @@ export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"
 export type WindowsAddr =
   /** A local named pipe; `path` is `\\.\pipe\NAME`. */
   | { readonly kind: "pipe"; readonly path: string; readonly url: string }
-  /** A Windows AF_UNIX socket; `path` is `C:\dir\file.sock` (backslashes). */
+  /**
+   * An AF_UNIX socket; `path` is `C:\dir\file.sock` (backslashes), or an
+   * absolute POSIX path for an agent running on Linux.
+   */
   | { readonly kind: "unix"; readonly path: string; readonly url: string }
   /** A TCP host and port as seen from Windows; IPv6 hosts are stored without brackets. */
   | { readonly kind: "tcp"; readonly host: string; readonly port: number; readonly url: string };
