@@ -137,3 +137,28 @@ export class SpawnError extends Wsl2ProxyError {
     super("SPAWN", message, options);
   }
 }
+
+/** Running a Windows program through WSL interop (`cmd.exe`, `wslpath`) failed, timed out, or printed something unusable. */
+export class InteropError extends Wsl2ProxyError {
+  constructor(
+    code: "INTEROP_FAILED" | "INTEROP_TIMEOUT" | "INTEROP_OUTPUT",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** There is no Windows agent to start: this build embeds none and neither `--agent` nor the config names one. */
+export class AgentNotFoundError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("NO_AGENT", message, options);
+  }
+}
+
+/** Copying the agent executable to the Windows drive failed, or the copy's checksum did not match. */
+export class AgentPlacementError extends Wsl2ProxyError {
+  constructor(code: "AGENT_PLACE" | "AGENT_CHECKSUM", message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Copying the Windows agent executable onto the Windows drive.
+ *
+ * Windows will not overwrite or delete an `.exe` that is running, and another
+ * WSL distribution (sharing the same `%LOCALAPPDATA%`) may be running any
+ * version of it. So every copy gets its own name, made of the version and the
+ * content hash, an existing copy is only ever reused (after checking its hash)
+ * or replaced by an atomic rename, and pruning other copies is best effort.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { Path } from "dax-sh";
+import { AgentPlacementError } from "../errors.ts";
+import { getRuntime, mkdir, rename, unlink, writeFile } from "../runtime/mod.ts";
+import { errnoCode } from "../runtime/errno.ts";
+
+/** Matches the names {@linkcode agentFileName} produces (and nothing else, e.g. not temp files). */
+export const AGENT_FILE_PATTERN: RegExp = /^wsl2proxy-agent-.+-[0-9a-f]{12}\.exe$/;
+
+/** Where the agent comes from: its bytes (the embedded agent) or a file to copy. */
+export type AgentSource = { bytes: Uint8Array } | { sourcePath: string };
+
+/** Options for {@linkcode placeAgent}. */
+export type PlaceAgentOptions = AgentSource & {
+  /** The agent's version; part of the file name. */
+  version: string;
+  /** Absolute Linux path of the directory to place it in, e.g. `<LOCALAPPDATA>/wsl2proxy`. Its parent must exist. */
+  destDir: string;
+  /** Delete other agent copies in `destDir` that are not running. @default {true} */
+  prune?: boolean;
+};
+
+/**
+ * Make sure the agent is in `destDir` under its versioned, content-addressed
+ * name and return that file's absolute path. A file already there is reused
+ * when its SHA-256 matches and replaced (write to a temp name, verify, rename)
+ * when it does not. `destDir` is created if missing, but not its parents: a
+ * missing `%LOCALAPPDATA%` means a wrong path, not one to create.
+ *
+ * @throws {AgentPlacementError} `AGENT_PLACE` when reading the source or
+ * writing the copy fails, `AGENT_CHECKSUM` when the written copy reads back
+ * different.
+ */
+export async function placeAgent(options: PlaceAgentOptions): Promise<string> {
+  const bytes = "bytes" in options ? options.bytes : await readSource(options.sourcePath);
+  const hash = await sha256Hex(bytes);
+  const name = agentFileName(options.version, hash);
+  const dest = join(options.destDir, name);
+  await createDestDir(options.destDir);
+  if (!(await hasHash(dest, hash))) await writeVerified(dest, bytes, hash);
+  if (options.prune ?? true) await pruneOtherAgents(options.destDir, name);
+  return dest;
+}
+
+/**
+ * The file name of an agent: `wsl2proxy-agent-<version>-<first 12 hex of sha256>.exe`.
+ * Characters Windows forbids in names (and any other than letters, digits and
+ * `.+_-`) in the version become `_`.
+ */
+export function agentFileName(version: string, sha256: string): string {
+  const safeVersion = version.replace(/[^0-9A-Za-z.+_-]/g, "_");
+  return `wsl2proxy-agent-${safeVersion}-${sha256.slice(0, 12)}.exe`;
+}
+
+/** Lower-case hex SHA-256 of `bytes`. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Delete every agent copy in `dir` except `keep`. A copy that cannot be
+ * deleted (on Windows: one that is running) is left alone. Returns the names
+ * deleted.
+ */
+export async function pruneOtherAgents(dir: string, keep: string): Promise<string[]> {
+  const deleted: string[] = [];
+  try {
+    for await (const entry of new Path(dir).readDir()) {
+      if (entry.name === keep || !AGENT_FILE_PATTERN.test(entry.name)) continue;
+      try {
+        await unlink(join(dir, entry.name));
+        deleted.push(entry.name);
+      } catch {
+        // Running, or otherwise locked: keep it, it does no harm.
+      }
+    }
+  } catch {
+    // Pruning is only tidying up; placement already succeeded.
+  }
+  return deleted;
+}
+
+async function readSource(path: string): Promise<Uint8Array> {
+  try {
+    return await new Path(path).readBytes();
+  } catch (error) {
+    throw new AgentPlacementError(
+      "AGENT_PLACE",
+      `cannot read the agent ${path}: ${message(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+async function createDestDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o755 });
+  } catch (error) {
+    const why = errnoCode(error) === "ENOENT"
+      ? "its parent directory does not exist"
+      : message(error);
+    throw new AgentPlacementError("AGENT_PLACE", `cannot create ${dir}: ${why}`, { cause: error });
+  }
+}
+
+/** Whether `path` holds bytes with this SHA-256 (false when it is missing or unreadable). */
+async function hasHash(path: string, hash: string): Promise<boolean> {
+  try {
+    const existing = await new Path(path).readMaybeBytes();
+    return existing !== undefined && (await sha256Hex(existing)) === hash;
+  } catch {
+    return false;
+  }
+}
+
+/** Write `bytes` to a temp file beside `dest`, check it reads back with `hash`, rename it to `dest`. */
+async function writeVerified(dest: string, bytes: Uint8Array, hash: string): Promise<void> {
+  const temp = `${dest}.${getRuntime().pid}-${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    await writeFile(temp, bytes, { mode: 0o755 });
+    if (!(await hasHash(temp, hash))) {
+      throw new AgentPlacementError(
+        "AGENT_CHECKSUM",
+        `the agent copy ${temp} does not read back with SHA-256 ${hash}; is the disk full or failing?`,
+      );
+    }
+    try {
+      await rename(temp, dest);
+    } catch (error) {
+      // Another daemon may have placed the same file meanwhile and started it,
+      // which makes it impossible to replace on Windows; that copy is as good.
+      if (!(await hasHash(dest, hash))) throw error;
+      await unlink(temp).catch(() => {});
+    }
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    if (error instanceof AgentPlacementError) throw error;
+    throw new AgentPlacementError(
+      "AGENT_PLACE",
+      `cannot write the agent to ${dest}: ${message(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
