@@ -162,3 +162,10 @@ export class AgentPlacementError extends Wsl2ProxyError {
     super(code, message, options);
   }
 }
+
+/** The command line is wrong (unknown command or option, bad value). */
+export class UsageError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("USAGE", message, options);
+  }
+}

@@ -29,6 +29,7 @@ import { connectNodePath, isUnixSocketAlive, listenNodePipe } from "./node_net.t
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
 import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
 import { openStdio } from "./stdio.ts";
+import { isProcessAlive, signalPid } from "./signal_pid.ts";
 import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
 import {
   bindError,
@@ -183,6 +184,26 @@ export class BunRuntime implements Runtime {
   /** Path of the running executable (the compiled binary or `bun`). */
   execPath(): string {
     return process.execPath;
+  }
+
+  /** How to start this program again (compiled binary, or `bun` on the main module). */
+  selfArgv(): string[] {
+    return this.compiled ? [process.execPath] : [process.execPath, this.#bun.main];
+  }
+
+  /** Arguments after the program. */
+  args(): string[] {
+    return process.argv.slice(2);
+  }
+
+  /** Signal a process by pid. */
+  signalPid(pid: number, signal: string): boolean {
+    return signalPid(pid, signal);
+  }
+
+  /** Whether a process is alive (zombies count as gone). */
+  isAlive(pid: number): boolean {
+    return isProcessAlive(pid);
   }
 
   /** Resident set size in bytes. */

@@ -115,6 +115,8 @@ export interface BunGlobal {
   readonly version: string;
   /** True inside a `bun build --compile` executable (Bun 1.3+). */
   readonly isStandaloneExecutable?: boolean;
+  /** Absolute path of the entry point. */
+  readonly main: string;
   listen<Data>(options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>): BunSocketListener;
   connect<Data>(
     options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>,

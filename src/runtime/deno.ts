@@ -32,6 +32,8 @@ import { DenoConn, DenoListener } from "./deno_conn.ts";
 import { connectNodePath, listenNodePipe, listenNodeUnix } from "./node_net.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
 import { openStdio } from "./stdio.ts";
+import { isProcessAlive, signalPid } from "./signal_pid.ts";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
 import { bindError } from "./unix_socket_file.ts";
 
@@ -147,6 +149,28 @@ export class DenoRuntime implements Runtime {
   /** Path of the running executable (the compiled binary or `deno`). */
   execPath(): string {
     return Deno.execPath();
+  }
+
+  /** How to start this program again (compiled binary, or `deno run -A` on the main module). */
+  selfArgv(): string[] {
+    if (this.compiled) return [Deno.execPath()];
+    const main = Deno.mainModule.startsWith("file:") ? fromFileUrl(Deno.mainModule) : Deno.mainModule;
+    return [Deno.execPath(), "run", "-A", "--no-lock", main];
+  }
+
+  /** Arguments after the program. */
+  args(): string[] {
+    return [...Deno.args];
+  }
+
+  /** Signal a process by pid. */
+  signalPid(pid: number, signal: string): boolean {
+    return signalPid(pid, signal);
+  }
+
+  /** Whether a process is alive (zombies count as gone). */
+  isAlive(pid: number): boolean {
+    return isProcessAlive(pid);
   }
 
   /** Resident set size in bytes. */

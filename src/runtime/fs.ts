@@ -5,6 +5,7 @@
  * @module
  */
 
+import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { errnoCode } from "./errno.ts";
 
@@ -106,5 +107,57 @@ export async function exists(path: string): Promise<boolean> {
   } catch (error) {
     if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
     throw error;
+  }
+}
+
+/**
+ * Open `path` for appending (created 0600, and chmod'ed to 0600 if it existed)
+ * and return a line writer plus a close function. Writes are synchronous so a
+ * crash loses no line that was logged before it.
+ */
+export function openAppendLines(path: string): { write: (line: string) => void; close: () => void } {
+  const fd = fs.openSync(path, "a", 0o600);
+  fs.fchmodSync(fd, 0o600);
+  let open = true;
+  return {
+    write(line: string) {
+      if (open) fs.writeSync(fd, line + "\n");
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      fs.closeSync(fd);
+    },
+  };
+}
+
+/**
+ * Create `path` exclusively (O_CREAT|O_EXCL, mode 0600) holding `data`.
+ * Returns false if it already exists; the basis of the start lock.
+ */
+export async function createExclusive(path: string, data: string): Promise<boolean> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(path, "wx", 0o600);
+  } catch (e) {
+    if (errnoCode(e) === "EEXIST") return false;
+    throw e;
+  }
+  try {
+    await handle.writeFile(data);
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** Watch a file for changes; returns a function that stops watching. Never throws. */
+export function watchFile(path: string, onChange: () => void): () => void {
+  try {
+    const w = fs.watch(path, { persistent: false }, () => onChange());
+    w.on("error", () => {});
+    return () => w.close();
+  } catch {
+    return () => {};
   }
 }

@@ -9,14 +9,17 @@ export { getRuntime } from "./get_runtime.ts";
 export type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
 export {
   chmod,
+  createExclusive,
   exists,
   type FileInfo,
   lstat,
   mkdir,
+  openAppendLines,
   type MkdirOptions,
   readTextFile,
   rename,
   unlink,
+  watchFile,
   writeFile,
   type WriteFileOptions,
 } from "./fs.ts";

@@ -131,6 +131,17 @@ export interface Runtime {
   execPath(): string;
   /** True when running as a compiled single-file binary. */
   readonly compiled: boolean;
+  /**
+   * The argv prefix that starts this same program again: `[binary]` when
+   * compiled, `[deno, "run", "-A", mainModule]` or `[bun, main]` from source.
+   */
+  selfArgv(): string[];
+  /** The command-line arguments after the program (what `main.ts` parses). */
+  args(): string[];
+  /** Send a signal to any process; false if there is no such process. */
+  signalPid(pid: number, signal: string): boolean;
+  /** Whether a process is alive (zombies count as gone). */
+  isAlive(pid: number): boolean;
   /** Resident set size of this process in bytes. */
   rss(): number;
 }

@@ -1,0 +1,130 @@
+/**
+ * The commands that talk to a daemon or only read the config: start, stop,
+ * restart, status, env, version. Each returns its exit status for normal
+ * outcomes and throws typed errors for failures (main.ts maps those).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "../config/types.ts";
+import { DaemonError } from "../errors.ts";
+import type { DaemonStatus } from "../daemon/daemon.ts";
+import { ensureRuntimeDir, RuntimeFiles } from "../daemon/runtime_dir.ts";
+import { VERSION } from "../version.ts";
+import type { CliContext } from "./context.ts";
+import { controlRequest } from "./control_client.ts";
+import { type ExportFormat, formatExports } from "./exports.ts";
+import { acquireStartLock } from "./start_lock.ts";
+import { spawnDaemon } from "./spawn_daemon.ts";
+import { formatStatus } from "./status_text.ts";
+
+/** Exit statuses, as documented in the README and `--help`. */
+export const Exit = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
+
+interface Hello {
+  ok: boolean;
+  pid: number;
+  version: string;
+}
+
+/** `start`: make sure a daemon of our version runs, then print the exports. */
+export async function start(ctx: CliContext, format: ExportFormat, agentPath?: string): Promise<number> {
+  const config = await ctx.loadConfig();
+  await ensureDaemon(ctx, config, agentPath);
+  ctx.io.out(formatExports(config.sockets, format));
+  return Exit.OK;
+}
+
+/** `stop`: ask the daemon to stop and wait until its process is gone. */
+export async function stop(ctx: CliContext): Promise<number> {
+  const config = await ctx.loadConfig();
+  const stopped = await stopDaemon(ctx, config);
+  if (!stopped) ctx.io.err("wsl2proxy: not running\n");
+  return Exit.OK;
+}
+
+/** `restart`: stop (if running), then start. */
+export async function restart(ctx: CliContext, format: ExportFormat, agentPath?: string): Promise<number> {
+  const config = await ctx.loadConfig();
+  await stopDaemon(ctx, config);
+  await ensureDaemon(ctx, config, agentPath);
+  ctx.io.out(formatExports(config.sockets, format));
+  return Exit.OK;
+}
+
+/** `status`: the daemon's view, for people or as JSON. */
+export async function status(ctx: CliContext, json: boolean): Promise<number> {
+  const config = await ctx.loadConfig();
+  const s = await controlRequest<DaemonStatus>(ctx.runtime, controlPath(config), { op: "status" });
+  if (!s) {
+    if (json) ctx.io.out(JSON.stringify({ running: false, runtimeDir: config.runtimeDir }) + "\n");
+    else ctx.io.err(`wsl2proxy: not running (runtime dir ${config.runtimeDir})\n`);
+    return Exit.NOT_RUNNING;
+  }
+  ctx.io.out(json ? JSON.stringify({ running: true, ...s }, null, 2) + "\n" : formatStatus(s));
+  return Exit.OK;
+}
+
+/** `env`: the exports, starting nothing. */
+export async function env(ctx: CliContext, format: ExportFormat): Promise<number> {
+  const config = await ctx.loadConfig();
+  ctx.io.out(formatExports(config.sockets, format));
+  return Exit.OK;
+}
+
+/** `version`. */
+export function version(ctx: CliContext): number {
+  const rt = ctx.runtime;
+  ctx.io.out(`wsl2proxy ${VERSION} (${rt.name} ${rt.version}, ${rt.os}-${rt.arch}${rt.compiled ? ", compiled" : ""})\n`);
+  return Exit.OK;
+}
+
+function controlPath(config: Config): string {
+  return join(config.runtimeDir, RuntimeFiles.control);
+}
+
+/**
+ * Make sure a daemon of this version is running: the fast path is one
+ * `hello` on the control socket. Otherwise take the start lock, look again,
+ * and spawn one. A daemon of another version is stopped first.
+ */
+async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string): Promise<void> {
+  const rt = ctx.runtime;
+  const control = controlPath(config);
+  const hello = await controlRequest<Hello>(rt, control, { op: "hello" }, 3000).catch(() => null);
+  if (hello?.version === VERSION) return;
+  await ensureRuntimeDir(config.runtimeDir, rt.uid());
+  const release = await acquireStartLock(rt, join(config.runtimeDir, RuntimeFiles.lock));
+  try {
+    const again = await controlRequest<Hello>(rt, control, { op: "hello" }, 3000).catch(() => null);
+    if (again?.version === VERSION) return;
+    if (again) {
+      ctx.io.err(`wsl2proxy: the running daemon is version ${again.version}; restarting it as ${VERSION}\n`);
+      await stopDaemon(ctx, config);
+    }
+    const args: string[] = [];
+    if (ctx.configFlag) args.push("--config", ctx.configFlag);
+    if (agentPath) args.push("--agent", agentPath);
+    await spawnDaemon(rt, args);
+  } finally {
+    await release();
+  }
+}
+
+/** Stop the daemon; false if none was running. */
+async function stopDaemon(ctx: CliContext, config: Config, timeoutMs = 10_000): Promise<boolean> {
+  const rt = ctx.runtime;
+  const reply = await controlRequest<{ ok: boolean; pid: number }>(rt, controlPath(config), { op: "stop" });
+  if (!reply) return false;
+  const deadline = performance.now() + timeoutMs;
+  let delay = 5;
+  while (rt.isAlive(reply.pid)) {
+    if (performance.now() > deadline) {
+      rt.signalPid(reply.pid, "SIGKILL");
+      throw new DaemonError("CONTROL", `the daemon (pid ${reply.pid}) did not stop within ${timeoutMs} ms; sent SIGKILL`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+  return true;
+}

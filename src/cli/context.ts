@@ -1,0 +1,45 @@
+/**
+ * What every command gets: the runtime, output functions supplied by main.ts
+ * (the only place that prints), and a config loader honouring `--config`.
+ *
+ * @module
+ */
+import { loadConfig, resolveConfigPath } from "../config/mod.ts";
+import type { Config } from "../config/types.ts";
+import type { Runtime } from "../runtime/mod.ts";
+
+/** Output, as supplied by main.ts. */
+export interface CliIo {
+  /** Write to stdout. */
+  out(text: string): void;
+  /** Write to stderr. */
+  err(text: string): void;
+}
+
+/** Shared state for one command invocation. */
+export interface CliContext {
+  runtime: Runtime;
+  io: CliIo;
+  /** The `--config` value as given, if any. */
+  configFlag?: string;
+  /** Load (and validate) the config; throws ConfigError. */
+  loadConfig(): Promise<Config>;
+  /** The resolved config path and whether it was chosen explicitly. */
+  configPath(): { path: string; explicit: boolean };
+}
+
+/** Build a context for `runtime`, `io` and an optional `--config`. */
+export function createContext(runtime: Runtime, io: CliIo, configFlag?: string): CliContext {
+  const env = (name: string) => runtime.env(name);
+  const configPath = () => resolveConfigPath(configFlag, env);
+  return {
+    runtime,
+    io,
+    configFlag,
+    configPath,
+    loadConfig() {
+      const { path, explicit } = configPath();
+      return loadConfig(path, explicit, env, runtime.uid());
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * Shell exports for the configured sockets, in the forms `start` and `env`
+ * print: sh (the default), fish, csh, and JSON.
+ *
+ * @module
+ */
+import type { Config } from "../config/types.ts";
+
+/** Output forms of `start` and `env`. */
+export type ExportFormat = "sh" | "fish" | "csh" | "json";
+/** Every {@linkcode ExportFormat}. */
+export const EXPORT_FORMATS: readonly ExportFormat[] = ["sh", "fish", "csh", "json"];
+
+/** The value a client needs: the socket path, or `tcp://host:port`. */
+export function exportValue(addr: Config["sockets"][number]["linuxAddr"]): string {
+  if (addr.kind === "unix") return addr.path;
+  const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
+  return `tcp://${host}:${addr.port}`;
+}
+
+/** The exports as text (ending in a newline unless there are none). */
+export function formatExports(sockets: Config["sockets"], format: ExportFormat): string {
+  const pairs = sockets.map((s) => [s.envName, exportValue(s.linuxAddr)] as const);
+  if (format === "json") return JSON.stringify(Object.fromEntries(pairs)) + "\n";
+  return pairs.map(([name, value]) => {
+    switch (format) {
+      case "fish":
+        return `set -gx ${name} ${singleQuote(value)};\n`;
+      case "csh":
+        return `setenv ${name} ${singleQuote(value)};\n`;
+      default:
+        return `${name}=${doubleQuote(value)}; export ${name};\n`;
+    }
+  }).join("");
+}
+
+/** POSIX double quotes: escape `\`, `"`, `$` and backquote. */
+function doubleQuote(s: string): string {
+  return `"${s.replace(/[\\"$`]/g, (c) => "\\" + c)}"`;
+}
+
+/** Single quotes for fish and csh: `'` becomes `'\''`. */
+function singleQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,231 @@
+/**
+ * The Linux side: owns the runtime directory, the control socket, one
+ * forwarder per configured socket, and the agent supervisor. Reloads the
+ * config on request, touching only the sockets that changed.
+ *
+ * @module
+ */
+import type { Config } from "../config/types.ts";
+import { AddressInUseError, DaemonError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import type { SessionOptions } from "../mux/mod.ts";
+import { type Runtime, unlink, writeFile } from "../runtime/mod.ts";
+import { AgentSupervisor, type AgentStatus } from "./agent_supervisor.ts";
+import type { ControlRequest } from "./control_protocol.ts";
+import { ControlServer, ReplyThen } from "./control_server.ts";
+import { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";
+import { SocketForwarder, socketKey, type SocketStats } from "./socket_forwarder.ts";
+import { join } from "node:path";
+
+/** Options for {@linkcode Daemon.start}. */
+export interface DaemonOptions {
+  runtime: Runtime;
+  log: Logger;
+  config: Config;
+  version: string;
+  /** argv that starts the agent, and its working directory. */
+  agent: { argv: readonly string[]; cwd?: string };
+  /** Loads the config again for `reload` (SIGHUP, file change, control request). */
+  reloadConfig?: () => Promise<Config>;
+  /** Passed to the supervisor's sessions (windows, keepalive). */
+  sessionOptions?: Partial<SessionOptions>;
+  /** Restart backoff for the agent, in ms. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** How long a connection waits for a down agent. @default 5000 */
+  agentWaitMs?: number;
+}
+
+/** What `status --json` prints. */
+export interface DaemonStatus {
+  ok: true;
+  pid: number;
+  version: string;
+  runtime: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  config: string | null;
+  runtimeDir: string;
+  logPath: string;
+  rssBytes: number;
+  agent: AgentStatus & { session: ReturnType<AgentSupervisor["sessionStats"]> };
+  sockets: SocketStats[];
+}
+
+/** A running daemon. */
+export class Daemon {
+  readonly #o: DaemonOptions;
+  #config: Config;
+  readonly #agent: AgentSupervisor;
+  readonly #control: ControlServer;
+  #forwarders = new Map<string, SocketForwarder>();
+  #retiring = new Set<SocketForwarder>();
+  readonly #startedAt = new Date();
+  #resolveDone!: () => void;
+  /** Resolves once the daemon has fully stopped. */
+  readonly done: Promise<void>;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(o: DaemonOptions) {
+    this.#o = o;
+    this.#config = o.config;
+    this.done = new Promise((r) => (this.#resolveDone = r));
+    this.#agent = new AgentSupervisor({
+      runtime: o.runtime,
+      log: o.log.child("agent"),
+      version: o.version,
+      argv: o.agent.argv,
+      cwd: o.agent.cwd,
+      sessionOptions: o.sessionOptions,
+      backoffInitialMs: o.backoff?.initialMs,
+      backoffMaxMs: o.backoff?.maxMs,
+    });
+    this.#control = new ControlServer(o.runtime, o.log.child("control"), (r) => this.#onControl(r));
+  }
+
+  /**
+   * Check the runtime dir, take the control socket (which makes this the only
+   * instance), bind every socket and start the agent. On failure nothing is
+   * left behind.
+   * @throws {RuntimeDirError} for an unsafe runtime dir, {@linkcode DaemonError} if one is already running.
+   */
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    const d = new Daemon(o);
+    const dir = o.config.runtimeDir;
+    await ensureRuntimeDir(dir, o.runtime.uid());
+    try {
+      await d.#control.listen(join(dir, RuntimeFiles.control));
+    } catch (e) {
+      if (e instanceof AddressInUseError) {
+        throw new DaemonError("START_FAILED", `a wsl2proxy daemon is already running (${join(dir, RuntimeFiles.control)})`, { cause: e });
+      }
+      throw e;
+    }
+    try {
+      await writeFile(join(dir, RuntimeFiles.pid), `${o.runtime.pid}\n`);
+      for (const s of o.config.sockets) {
+        const f = d.#forwarder(s);
+        await f.listen();
+        d.#forwarders.set(f.key, f);
+      }
+    } catch (e) {
+      await d.stop();
+      throw e;
+    }
+    d.#agent.start();
+    o.log.info("daemon started", { pid: o.runtime.pid, version: o.version, sockets: o.config.sockets.length });
+    return d;
+  }
+
+  /** The config in force. */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** Everything `status` shows. */
+  status(): DaemonStatus {
+    const rt = this.#o.runtime;
+    return {
+      ok: true,
+      pid: rt.pid,
+      version: this.#o.version,
+      runtime: `${rt.name} ${rt.version}`,
+      startedAt: this.#startedAt.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - this.#startedAt.getTime()) / 1000),
+      config: this.#config.file ?? null,
+      runtimeDir: this.#config.runtimeDir,
+      logPath: this.#config.logPath,
+      rssBytes: rt.rss(),
+      agent: { ...this.#agent.status(), session: this.#agent.sessionStats() },
+      sockets: [...this.#forwarders.values()].map((f) => f.stats()),
+    };
+  }
+
+  /**
+   * Load the config again and apply it: new sockets start listening, removed
+   * ones stop accepting (their open connections finish), unchanged ones are
+   * not touched. A bad config is logged and the old one stays in force.
+   */
+  async reload(): Promise<{ ok: boolean; error?: string; added: number; removed: number }> {
+    const log = this.#o.log;
+    if (!this.#o.reloadConfig) return { ok: false, error: "reload is not supported here", added: 0, removed: 0 };
+    let next: Config;
+    try {
+      next = await this.#o.reloadConfig();
+    } catch (e) {
+      const error = (e as Error).message;
+      log.error(`config reload failed; keeping the old config:\n${error}`);
+      return { ok: false, error, added: 0, removed: 0 };
+    }
+    if (next.runtimeDir !== this.#config.runtimeDir) log.warn("runtime_dir changed; it takes effect after `wsl2proxy restart`");
+    if (JSON.stringify(next.agent) !== JSON.stringify(this.#config.agent)) {
+      log.warn("the agent settings changed; they take effect after `wsl2proxy restart`");
+    }
+    const wanted = new Map(next.sockets.map((s) => [socketKey(s), s]));
+    let added = 0;
+    let removed = 0;
+    for (const [key, f] of this.#forwarders) {
+      if (wanted.has(key)) continue;
+      this.#forwarders.delete(key);
+      this.#retiring.add(f);
+      removed++;
+      log.info("socket removed; open connections may finish", { env: f.socket.envName });
+      f.stopAccepting().then(() => f.drained()).finally(() => this.#retiring.delete(f));
+    }
+    for (const [key, s] of wanted) {
+      if (this.#forwarders.has(key)) continue;
+      const f = this.#forwarder(s);
+      try {
+        await f.listen();
+        this.#forwarders.set(key, f);
+        added++;
+      } catch (e) {
+        log.error("could not listen on a new socket", { env: s.envName, error: (e as Error).message });
+      }
+    }
+    log.setLevel(next.logLevel);
+    this.#config = { ...next, runtimeDir: this.#config.runtimeDir, agent: this.#config.agent };
+    log.info("config reloaded", { added, removed, sockets: this.#forwarders.size });
+    return { ok: true, added, removed };
+  }
+
+  /** Stop everything and remove what we created in the runtime dir. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const dir = this.#config.runtimeDir;
+      const all = [...this.#forwarders.values(), ...this.#retiring];
+      await Promise.allSettled(all.map((f) => f.close()));
+      await this.#agent.stop();
+      await this.#control.close();
+      await unlink(join(dir, RuntimeFiles.pid)).catch(() => {});
+      this.#o.log.info("daemon stopped");
+      this.#resolveDone();
+    })();
+    return this.#stopping;
+  }
+
+  #forwarder(socket: Config["sockets"][number]): SocketForwarder {
+    return new SocketForwarder({
+      runtime: this.#o.runtime,
+      log: this.#o.log.child("socket"),
+      agent: this.#agent,
+      socket,
+      agentWaitMs: this.#o.agentWaitMs,
+    });
+  }
+
+  async #onControl(request: ControlRequest): Promise<unknown> {
+    switch (request.op) {
+      case "hello":
+        return { ok: true, pid: this.#o.runtime.pid, version: this.#o.version };
+      case "status":
+        return this.status();
+      case "reload":
+        return await this.reload();
+      case "stop":
+        // Answer first, then stop: the CLI waits for the daemon to go away.
+        return new ReplyThen({ ok: true, pid: this.#o.runtime.pid }, () => void this.stop());
+      default:
+        return { ok: false, error: `unknown op ${JSON.stringify((request as { op: unknown }).op)}` };
+    }
+  }
+}

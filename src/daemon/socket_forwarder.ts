@@ -1,0 +1,173 @@
+/**
+ * One configured socket: listen on its Linux address, and for each accepted
+ * connection open a mux stream to its Windows address and copy bytes both
+ * ways. Keeps the counters `status` shows.
+ *
+ * @module
+ */
+import type { SocketConfig } from "../config/types.ts";
+import { formatLinuxAddr } from "../config/addr.ts";
+import { StreamResetError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { splice } from "../mux/mod.ts";
+import type { Conn, Listener, Runtime } from "../runtime/mod.ts";
+import type { AgentSupervisor } from "./agent_supervisor.ts";
+
+/** Counters for one socket. */
+export interface SocketStats {
+  envName: string;
+  linuxAddr: string;
+  windowsAddr: string;
+  openConnections: number;
+  totalConnections: number;
+  failedConnections: number;
+  rejectedPeers: number;
+  /** Bytes from Linux clients to Windows. */
+  bytesOut: number;
+  /** Bytes from Windows to Linux clients. */
+  bytesIn: number;
+}
+
+/** Options for {@linkcode SocketForwarder}. */
+export interface SocketForwarderOptions {
+  runtime: Runtime;
+  log: Logger;
+  agent: AgentSupervisor;
+  socket: SocketConfig;
+  /** How long a connection waits for the agent when it is down. @default 5000 */
+  agentWaitMs?: number;
+  /** How long to wait for the far side to dial. @default 15000 */
+  openTimeoutMs?: number;
+}
+
+/** Listens on one Linux address and forwards to one Windows address. */
+export class SocketForwarder {
+  readonly socket: SocketConfig;
+  readonly #o: SocketForwarderOptions;
+  #listener: Listener | null = null;
+  #conns = new Set<Conn>();
+  #accepting: Promise<void> | null = null;
+  #stats: SocketStats;
+
+  constructor(options: SocketForwarderOptions) {
+    this.#o = options;
+    this.socket = options.socket;
+    this.#stats = {
+      envName: options.socket.envName,
+      linuxAddr: formatLinuxAddr(options.socket.linuxAddr),
+      windowsAddr: options.socket.windowsAddr.url,
+      openConnections: 0,
+      totalConnections: 0,
+      failedConnections: 0,
+      rejectedPeers: 0,
+      bytesOut: 0,
+      bytesIn: 0,
+    };
+  }
+
+  /** A stable identity: the same key means an unchanged socket across config reloads. */
+  get key(): string {
+    return socketKey(this.socket);
+  }
+
+  /** Bind the listener (socket files get mode 0600) and start accepting. */
+  async listen(): Promise<void> {
+    const { runtime } = this.#o;
+    const addr = this.socket.linuxAddr;
+    this.#listener = addr.kind === "unix"
+      ? await runtime.listenUnix(addr.path)
+      : await runtime.listenTcp(addr.host, addr.port);
+    this.#o.log.info("listening", { env: this.socket.envName, addr: this.#listener.addr, target: this.socket.windowsAddr.url });
+    this.#accepting = this.#acceptLoop(this.#listener);
+  }
+
+  /** Counters snapshot. */
+  stats(): SocketStats {
+    return { ...this.#stats, openConnections: this.#conns.size };
+  }
+
+  /** Stop accepting; open connections finish on their own. Removes the socket file. */
+  async stopAccepting(): Promise<void> {
+    await this.#listener?.close();
+    await this.#accepting;
+  }
+
+  /** Stop accepting and cut every open connection. */
+  async close(): Promise<void> {
+    await this.stopAccepting();
+    for (const c of this.#conns) c.close();
+  }
+
+  /** Resolves when no connection is open any more. */
+  async drained(): Promise<void> {
+    await Promise.allSettled([...this.#conns].map((c) => c.closed));
+  }
+
+  async #acceptLoop(listener: Listener): Promise<void> {
+    try {
+      for await (const conn of listener) this.#handle(conn);
+    } catch (e) {
+      this.#o.log.error("listener failed", { env: this.socket.envName, error: (e as Error).message });
+    }
+  }
+
+  async #handle(conn: Conn): Promise<void> {
+    const { log, runtime, agent } = this.#o;
+    const uid = conn.peerUid();
+    const me = runtime.uid();
+    if (uid !== undefined && uid !== me && uid !== 0) {
+      this.#stats.rejectedPeers++;
+      log.warn("rejected a connection from another user", { env: this.socket.envName, peer_uid: uid, uid: me });
+      conn.close();
+      return;
+    }
+    this.#conns.add(conn);
+    this.#stats.totalConnections++;
+    const started = performance.now();
+    const fields = { env: this.socket.envName, target: this.socket.windowsAddr.url };
+    try {
+      const session = await agent.session(this.#o.agentWaitMs ?? 5000);
+      if (!session) {
+        this.#stats.failedConnections++;
+        log.warn("closing connection: the Windows agent is not available", { ...fields, reason: agent.lastError ?? "starting" });
+        return;
+      }
+      let stream;
+      try {
+        stream = await session.open(this.socket.windowsAddr.url, {
+          signal: AbortSignal.timeout(this.#o.openTimeoutMs ?? 15_000),
+        });
+      } catch (e) {
+        this.#stats.failedConnections++;
+        const reason = e instanceof StreamResetError ? e.message : `${(e as Error).name}: ${(e as Error).message}`;
+        log.warn("dial failed on the Windows side", { ...fields, reason });
+        return;
+      }
+      log.debug("connection opened", { ...fields, stream: stream.id });
+      const r = await splice(conn, stream, {
+        onBytes: (dir, n) => {
+          if (dir === "aToB") this.#stats.bytesOut += n;
+          else this.#stats.bytesIn += n;
+        },
+      });
+      if (log.enabled("debug")) {
+        log.debug("connection closed", {
+          ...fields,
+          stream: stream.id,
+          bytes_out: r.aToB,
+          bytes_in: r.bToA,
+          ms: Math.round(performance.now() - started),
+          error: r.error ? (r.error as Error).message ?? String(r.error) : undefined,
+        });
+      }
+    } finally {
+      conn.close();
+      this.#conns.delete(conn);
+    }
+  }
+}
+
+/** Identity of a socket config across reloads. */
+export function socketKey(s: SocketConfig): string {
+  return `${s.envName}\u0000${formatLinuxAddr(s.linuxAddr)}\u0000${s.windowsAddr.url}`;
+}
