@@ -18,7 +18,7 @@ function exitStatus(e: unknown): number {
 const runtime = getRuntime();
 const args = runtime.args();
 // In agent mode stdout belongs to the multiplexer: route every print to stderr.
-const agentMode = args[0] === "agent";
+const agentMode = args[0] === "agent" && !args.includes("--help") && !args.includes("-h");
 const io = {
   out: (text: string) => void (agentMode ? process.stderr : process.stdout).write(text),
   err: (text: string) => void process.stderr.write(text),

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { patternByte } from "../../tests/wine/smoke.ts";
-import { runProcess, startProcess } from "../../tests/wine/started_process.ts";
+import { runProcess, startProcess } from "../../tests/helpers/process.ts";
 
 const SMOKE = fileURLToPath(new URL("../../tests/wine/smoke.ts", import.meta.url));
 const RUNTIME = "Deno" in globalThis

@@ -19,7 +19,7 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { patternByte } from "./smoke.ts";
-import { type ProcessResult, runProcess, startProcess } from "./started_process.ts";
+import { type ProcessResult, runProcess, startProcess } from "../helpers/process.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const SKIP = process.env.WSL2PROXY_SKIP_WINE === "1" ? "WSL2PROXY_SKIP_WINE=1" : false;

@@ -1,0 +1,173 @@
+/**
+ * The CLI as users run it: a real process per command, in a sandboxed HOME.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
+import { VERSION } from "../src/version.ts";
+
+/** Pids of live daemons started in this sandbox (its HOME; zombies excluded). */
+function daemonsFor(box: Sandbox): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      const environ = readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+      if (cmd.includes("run") && cmd.includes("--background") && environ.includes(`HOME=${box.dir}`)) pids.push(Number(name));
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+
+const SOCKETS = [
+  { env: "SSH_AUTH_SOCK", linux: "{runtime_dir}/ssh.sock", windows: "pipe://./pipe/openssh-ssh-agent" },
+  { env: "DOCKER_HOST_SOCK", linux: "{runtime_dir}/docker.sock", windows: "pipe://./pipe/docker_engine" },
+];
+
+describe("cli", () => {
+  test("version - prints the version and exits 0", async () => {
+    const box = new Sandbox();
+    try {
+      const r = await box.cli(["version"]);
+      assert.equal(r.code, 0);
+      assert.match(text(r), new RegExp(`^wsl2proxy ${VERSION.replaceAll(".", "\\.")} \\((deno|bun) `));
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test("env - prints every format exactly, and starts nothing", async () => {
+    const box = new Sandbox();
+    try {
+      box.writeBridgeConfig(SOCKETS);
+      const ssh = join(box.runtimeDir, "ssh.sock");
+      const docker = join(box.runtimeDir, "docker.sock");
+      const expected: Record<string, string> = {
+        sh: `SSH_AUTH_SOCK="${ssh}"; export SSH_AUTH_SOCK;\nDOCKER_HOST_SOCK="${docker}"; export DOCKER_HOST_SOCK;\n`,
+        fish: `set -gx SSH_AUTH_SOCK '${ssh}';\nset -gx DOCKER_HOST_SOCK '${docker}';\n`,
+        csh: `setenv SSH_AUTH_SOCK '${ssh}';\nsetenv DOCKER_HOST_SOCK '${docker}';\n`,
+        json: JSON.stringify({ SSH_AUTH_SOCK: ssh, DOCKER_HOST_SOCK: docker }) + "\n",
+      };
+      for (const [format, want] of Object.entries(expected)) {
+        const r = await box.cli(["env", "--format", format, "--config", box.configPath]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(text(r), want, format);
+      }
+      assert.equal(existsSync(join(box.runtimeDir, "control.sock")), false, "env started nothing");
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test("start - is idempotent, prints the same exports, and status --json reports the daemon", async () => {
+    const box = new Sandbox();
+    try {
+      box.writeBridgeConfig(SOCKETS);
+      const first = await box.cli(["start"]);
+      assert.equal(first.code, 0, first.stderr);
+      const second = await box.cli(["start"]);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(text(second), text(first));
+      assert.deepEqual(Object.keys(parseShExports(text(first))), ["SSH_AUTH_SOCK", "DOCKER_HOST_SOCK"]);
+      const status = await box.cli(["status", "--json"]);
+      assert.equal(status.code, 0, status.stderr);
+      const s = JSON.parse(text(status));
+      assert.equal(typeof s.pid, "number");
+      assert.deepEqual(daemonsFor(box), [s.pid]);
+      assert.equal(s.version, VERSION);
+      assert.ok(["starting", "running", "backoff"].includes(s.agent.state));
+      assert.ok("pid" in s.agent && "version" in s.agent);
+      assert.deepEqual(s.sockets.map((k: { envName: string }) => k.envName), ["SSH_AUTH_SOCK", "DOCKER_HOST_SOCK"]);
+      for (const k of s.sockets) {
+        for (const field of ["linuxAddr", "windowsAddr", "openConnections", "totalConnections", "bytesIn", "bytesOut"]) {
+          assert.ok(field in k, `socket has ${field}`);
+        }
+      }
+      const human = await box.cli(["status"]);
+      assert.equal(human.code, 0);
+      assert.match(text(human), new RegExp(`running \\(pid ${s.pid}, up `));
+      assert.match(text(human), /SSH_AUTH_SOCK {2}.*ssh\.sock -> pipe:\/\/\.\/pipe\/openssh-ssh-agent/);
+      // Socket files are 0600 in a 0700 runtime dir.
+      assert.equal(statSync(box.runtimeDir).mode & 0o777, 0o700);
+      assert.equal(statSync(join(box.runtimeDir, "ssh.sock")).mode & 0o777, 0o600);
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test("start - five concurrent starts leave exactly one daemon and print the same exports", async () => {
+    const box = new Sandbox();
+    try {
+      box.writeBridgeConfig(SOCKETS);
+      const results = await Promise.all(Array.from({ length: 5 }, () => box.cli(["start", "--config", box.configPath])));
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      const outputs = new Set(results.map(text));
+      assert.equal(outputs.size, 1, "all print the same exports");
+      assert.equal(daemonsFor(box).length, 1, "exactly one daemon");
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test("stop - stops the daemon, removes its sockets, and status then exits 3", async () => {
+    const box = new Sandbox();
+    try {
+      box.writeBridgeConfig(SOCKETS);
+      assert.equal((await box.cli(["start"])).code, 0);
+      const pid = JSON.parse(text(await box.cli(["status", "--json"]))).pid;
+      const stopped = await box.cli(["stop"]);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      assert.deepEqual(daemonsFor(box), [], `daemon ${pid} is gone`);
+      assert.equal(existsSync(join(box.runtimeDir, "ssh.sock")), false);
+      assert.equal(existsSync(join(box.runtimeDir, "control.sock")), false);
+      const status = await box.cli(["status", "--json"]);
+      assert.equal(status.code, 3);
+      assert.equal(JSON.parse(text(status)).running, false);
+      const again = await box.cli(["stop"]);
+      assert.equal(again.code, 0);
+      assert.match(again.stderr, /not running/);
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test("start - a bad config exits 2 with file:line:column and starts nothing", async () => {
+    const box = new Sandbox();
+    try {
+      box.writeConfig("sockets:\n  - env_name: SSH_AUTH_SOCK\n    linux_addr: /tmp/x.sock\n    windows_addr: pip://./pipe/x\n");
+      const r = await box.cli(["start"]);
+      assert.equal(r.code, 2);
+      assert.equal(
+        r.stderr.trim(),
+        `wsl2proxy: ${box.configPath}:4:19: sockets[0].windows_addr: unknown scheme "pip://"; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT`,
+      );
+      assert.equal(text(r), "", "nothing on stdout, so eval runs nothing");
+      assert.deepEqual(daemonsFor(box), []);
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  test("usage - an unknown command or option exits 2, and every command has --help", async () => {
+    const box = new Sandbox();
+    try {
+      const bad = await box.cli(["frobnicate"]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /unknown command "frobnicate"/);
+      const badOpt = await box.cli(["status", "--nope"]);
+      assert.equal(badOpt.code, 2);
+      for (const cmd of ["start", "stop", "restart", "status", "run", "env", "agent", "version"]) {
+        const h = await box.cli([cmd, "--help"]);
+        assert.equal(h.code, 0, cmd);
+        assert.match(text(h), new RegExp(`^Usage: wsl2proxy ${cmd}`), cmd);
+      }
+    } finally {
+      await box.cleanup();
+    }
+  });
+});

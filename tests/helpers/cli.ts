@@ -1,0 +1,97 @@
+/**
+ * A sandbox for end-to-end tests of the real `wsl2proxy` program: its own
+ * HOME, XDG dirs, config and runtime dir, and a way to run the CLI. By default
+ * the CLI runs from source under the runtime running the tests; set
+ * `WSL2PROXY_TEST_BIN` to a compiled binary to test that instead.
+ *
+ * @module
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { type ProcessResult, runProcess } from "./process.ts";
+
+/** Absolute path of main.ts. */
+export const MAIN = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../../main.ts");
+
+/** argv prefix that runs wsl2proxy: a compiled binary, or this runtime on main.ts. */
+export function wsl2proxyArgv(): string[] {
+  const bin = process.env.WSL2PROXY_TEST_BIN;
+  if (bin) return [bin];
+  const isDeno = "Deno" in globalThis;
+  return isDeno ? [process.execPath, "run", "-A", "--quiet", MAIN] : [process.execPath, MAIN];
+}
+
+/** The YAML flow list for `agent.command` that runs the agent like the CLI. */
+export function agentCommandYaml(): string {
+  return JSON.stringify([...wsl2proxyArgv(), "agent"]);
+}
+
+/** An isolated home for one test. */
+export class Sandbox {
+  readonly dir: string;
+  readonly runtimeDir: string;
+  readonly configPath: string;
+  readonly env: Record<string, string>;
+
+  constructor(prefix = "w2p-e2e-") {
+    this.dir = mkdtempSync(join(tmpdir(), prefix));
+    this.runtimeDir = join(this.dir, "run");
+    this.configPath = join(this.dir, "config", "wsl2proxy", "config.yaml");
+    this.env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: this.dir,
+      USER: "tester",
+      XDG_CONFIG_HOME: join(this.dir, "config"),
+      XDG_RUNTIME_DIR: this.dir, // runtime_dir defaults to $XDG_RUNTIME_DIR/wsl2proxy
+      NO_COLOR: "1",
+    };
+  }
+
+  /** Write the config file (the directory is created). */
+  writeConfig(yaml: string): void {
+    mkdirSync(join(this.dir, "config", "wsl2proxy"), { recursive: true });
+    writeFileSync(this.configPath, yaml);
+  }
+
+  /** A config with these sockets, the agent run from this runtime, and our runtime dir. */
+  writeBridgeConfig(sockets: { env: string; linux: string; windows: string }[], extra = ""): void {
+    this.writeConfig(
+      `log_level: debug\nruntime_dir: ${JSON.stringify(this.runtimeDir)}\n` +
+        `agent:\n  command: ${agentCommandYaml()}\n` +
+        `sockets:\n` +
+        sockets.map((s) => `  - env_name: ${s.env}\n    linux_addr: ${JSON.stringify(s.linux)}\n    windows_addr: ${JSON.stringify(s.windows)}\n`).join("") +
+        extra,
+    );
+  }
+
+  /** Run `wsl2proxy ...args` in this sandbox. */
+  cli(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ProcessResult> {
+    return runProcess([...wsl2proxyArgv(), ...args], {
+      env: { ...this.env, ...options.env },
+      input: new Uint8Array(0),
+      timeoutMs: options.timeoutMs ?? 60_000,
+    });
+  }
+
+  /** Stop any daemon and remove the sandbox. */
+  async cleanup(): Promise<void> {
+    await this.cli(["stop"]).catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Parse `NAME="value"; export NAME;` lines into a map. */
+export function parseShExports(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/^([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"; export \1;$/gm)) {
+    out[m[1]] = m[2].replace(/\\(.)/g, "$1");
+  }
+  return out;
+}
+
+/** Decode a process's stdout. */
+export function text(r: ProcessResult): string {
+  return new TextDecoder().decode(r.stdout);
+}
