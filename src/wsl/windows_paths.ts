@@ -55,7 +55,7 @@ export async function localAppData(options: InteropOptions = {}): Promise<string
           `not a Windows path such as C:\\Users\\you\\AppData\\Local`,
       );
     }
-    return await run(ctx, ["wslpath", "-u", windowsPath]).then((out) => out.trim());
+    return await wslpathU(ctx, windowsPath);
   } finally {
     ctx.dispose();
   }
@@ -72,7 +72,7 @@ export async function windowsToLinuxPath(
 ): Promise<string> {
   const ctx = await interopContext(options);
   try {
-    return (await run(ctx, ["wslpath", "-u", windowsPath])).trim();
+    return await wslpathU(ctx, windowsPath);
   } finally {
     ctx.dispose();
   }
@@ -105,6 +105,10 @@ async function interopContext(options: InteropOptions): Promise<InteropContext> 
     timedOut: () => expired,
     dispose: () => clearTimeout(timer),
   };
+}
+
+async function wslpathU(ctx: InteropContext, windowsPath: string): Promise<string> {
+  return (await run(ctx, ["wslpath", "-u", windowsPath])).trim();
 }
 
 /** Run `argv` in the drive directory and return its stdout; every failure becomes an {@linkcode InteropError}. */
