@@ -169,3 +169,20 @@ export class UsageError extends Wsl2ProxyError {
     super("USAGE", message, options);
   }
 }
+
+/**
+ * A system call failed where no runtime error object exists to carry it (the
+ * FFI socket code). `code` is the POSIX-style errno name as node reports it
+ * (`"ECONNREFUSED"`), `errno` the raw OS number (a WSA code on Windows).
+ */
+export class SystemCallError extends Wsl2ProxyError {
+  /** The raw OS error number, e.g. 10061 for WSAECONNREFUSED. */
+  readonly errno: number;
+  /** The failed call, e.g. `"connect"`. */
+  readonly syscall: string;
+  constructor(code: string, errno: number, syscall: string, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}

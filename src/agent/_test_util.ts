@@ -1,0 +1,170 @@
+/**
+ * Helpers shared by the agent tests (not part of the library): real target
+ * servers made with the runtime, temp dirs, and platform skip reasons.
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import type { Conn, Listener, Runtime } from "../runtime/types.ts";
+
+/** True when this Windows is Wine (whose Winsock has no AF_UNIX). */
+export function underWine(): boolean {
+  if (process.platform !== "win32") return false;
+  if (process.env.WINEPREFIX || process.env.WINELOADER) return true;
+  const root = process.env.SystemRoot ?? "C:\\windows";
+  return existsSync(join(root, "system32", "winecfg.exe"));
+}
+
+/** `false` on Windows, otherwise why a Windows-only test is skipped. */
+export const WINDOWS_ONLY: string | false = process.platform === "win32"
+  ? false
+  : "Windows only: named pipes and Windows AF_UNIX exist only there (runs on the windows-latest CI job)";
+
+/** `false` on real Windows, otherwise why a Windows AF_UNIX test is skipped. */
+export const REAL_WINDOWS_ONLY: string | false = WINDOWS_ONLY ||
+  (underWine() ? "Wine has no AF_UNIX sockets (runs on the windows-latest CI job)" : false);
+
+/** `false` off Windows, otherwise why a POSIX-socket test is skipped. */
+export const POSIX_ONLY: string | false = process.platform === "win32"
+  ? "POSIX socket paths are refused on Windows (dial_windows.test.ts covers AF_UNIX there)"
+  : false;
+
+/** A fresh private temp directory, removed by `dispose()`. */
+export async function tempDir(): Promise<{ path: string; dispose: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), "w2p-agent-"));
+  return { path, dispose: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** What a target server does with each connection (`hold`: nothing, the test reads it). */
+export type Behaviour = "echo" | "reply-after-eof" | "hold";
+
+/** A real listening target plus everything it accepted. */
+export interface TargetServer {
+  /** The stream target to open, e.g. `tcp://127.0.0.1:PORT` or `unix:///tmp/x/s.sock`. */
+  url: string;
+  listener: Listener;
+  /** Resolves with each accepted connection's `closed`, in accept order. */
+  accepted: Promise<void>[];
+  /** Resolves when the next connection is accepted. */
+  nextAccepted(): Promise<Conn>;
+  /** Stop listening, close every connection, remove the temp dir. */
+  dispose(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Listen on TCP (`127.0.0.1`, a free port) or on a Unix socket in a temp dir,
+ * and serve every connection with `behaviour`: `echo` copies bytes back and
+ * half-closes after the peer does; `reply-after-eof` reads to EOF, then
+ * writes `got:` plus what it read, and closes; `hold` leaves it to the test.
+ */
+export async function targetServer(
+  rt: Runtime,
+  transport: "tcp" | "unix",
+  behaviour: Behaviour = "echo",
+): Promise<TargetServer> {
+  const dir = transport === "unix" ? await tempDir() : undefined;
+  const listener = transport === "tcp"
+    ? await rt.listenTcp("127.0.0.1", 0)
+    : await rt.listenUnix(join(dir!.path, "target.sock"));
+  const url = transport === "tcp" ? `tcp://127.0.0.1:${listener.port}` : `unix://${listener.addr}`;
+  const conns: Conn[] = [];
+  const accepted: Promise<void>[] = [];
+  const waiting: ((c: Conn) => void)[] = [];
+  const ready: Conn[] = [];
+  const loop = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      accepted.push(conn.closed);
+      if (behaviour !== "hold") serve(conn, behaviour).catch(() => conn.close());
+      const w = waiting.shift();
+      if (w) w(conn);
+      else ready.push(conn);
+    }
+  })().catch(() => {});
+  return {
+    url,
+    listener,
+    accepted,
+    nextAccepted: () => {
+      const c = ready.shift();
+      return c ? Promise.resolve(c) : new Promise((resolve) => waiting.push(resolve));
+    },
+    dispose: async () => {
+      await listener.close();
+      await loop;
+      for (const c of conns) c.close();
+      await Promise.allSettled(conns.map((c) => c.closed));
+      await dir?.dispose();
+    },
+  };
+}
+
+async function serve(conn: Conn, behaviour: Behaviour): Promise<void> {
+  if (behaviour === "echo") {
+    await conn.readable.pipeTo(conn.writable);
+    return;
+  }
+  const chunks: Uint8Array[] = [encoder.encode("got:")];
+  for await (const chunk of conn.readable) chunks.push(chunk);
+  const w = conn.writable.getWriter();
+  for (const c of chunks) await w.write(c);
+  await w.close();
+}
+
+/** A free TCP port: bound once, then released. */
+export async function closedTcpPort(rt: Runtime): Promise<number> {
+  const l = await rt.listenTcp("127.0.0.1", 0);
+  const port = l.port!;
+  await l.close();
+  return port;
+}
+
+/**
+ * A readable that passes `source` through until `cut()`, which ends it (EOF)
+ * as if the writer at the far end had closed the pipe.
+ */
+export function cuttable(source: ReadableStream<Uint8Array>): {
+  readable: ReadableStream<Uint8Array>;
+  cut: () => void;
+} {
+  const reader = source.getReader();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let ended = false;
+  const readable = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c;
+    },
+    async pull(c) {
+      const { value, done } = await reader.read();
+      if (ended) return;
+      if (done) {
+        ended = true;
+        c.close();
+      } else {
+        c.enqueue(value);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  return {
+    readable,
+    cut: () => {
+      if (ended) return;
+      ended = true;
+      controller.close();
+      reader.cancel().catch(() => {});
+    },
+  };
+}
+
+/** Collects log lines for assertions. */
+export function logLines(): { lines: string[]; sink: (line: string) => void } {
+  const lines: string[] = [];
+  return { lines, sink: (line) => lines.push(line) };
+}
