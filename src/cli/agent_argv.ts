@@ -1,10 +1,12 @@
 /**
- * How the daemon starts the agent, from the config and `--agent`.
+ * How the daemon starts the agent, from the config and `--agent`: the
+ * decision itself lives in src/wsl (resolveAgentCommand); this file supplies
+ * the facts about this machine and this build.
  *
  * @module
  */
 import type { Config } from "../config/types.ts";
-import { UnsupportedError } from "../errors.ts";
+import { VERSION } from "../version.ts";
 import type { CliContext } from "./context.ts";
 
 /** The agent's argv, working directory, and any warnings to log. */
@@ -16,10 +18,21 @@ export interface AgentArgv {
 
 /** Resolve the agent command (placing the embedded agent on WSL when needed). */
 export async function resolveAgentArgv(ctx: CliContext, config: Config, agentFlag?: string): Promise<AgentArgv> {
-  const a = config.agent;
-  if (a.kind === "command" && !agentFlag) return { argv: [...a.command], warnings: [] };
-  if (agentFlag) return { argv: [agentFlag, "agent"], warnings: [] };
-  if (a.kind === "path") return { argv: [a.path, "agent"], warnings: [] };
+  const wsl = await import("../wsl/mod.ts");
+  const [{ isWsl }, driveRoot] = await Promise.all([wsl.detectCurrentWsl(), wsl.readAutomountRoot()]);
+  const cmd = await wsl.resolveAgentCommand({
+    agent: config.agent,
+    agentFlag,
+    isWsl,
+    version: VERSION,
+    driveRoot,
+    embeddedAgent: embeddedAgent,
+  });
   void ctx;
-  throw new UnsupportedError("automatic agent placement is not wired in yet; set agent.command or --agent");
+  return { argv: cmd.argv, cwd: cmd.cwd, warnings: cmd.warnings };
+}
+
+/** The Windows agent carried by this build, or null (running from source). */
+function embeddedAgent(): Promise<Uint8Array | null> {
+  return Promise.resolve(null);
 }
