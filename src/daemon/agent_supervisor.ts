@@ -94,6 +94,22 @@ export class AgentSupervisor {
     });
   }
 
+  /**
+   * Resolve true once an agent other than `exceptPid` is running (connected),
+   * or false after `timeoutMs`.
+   */
+  async waitRunning(exceptPid: number | undefined, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0 || this.#stopped) return false;
+      const s = await this.session(left);
+      if (!s) return false;
+      if (this.#child && this.#child.pid !== exceptPid) return true;
+      await s.closed; // the old agent's session: wait for its end, then for the next one
+    }
+  }
+
   /** Why there is no session right now, for the log line of a refused connection. */
   get lastError(): string | null {
     return this.#lastError;

@@ -10,6 +10,8 @@
 export type ControlRequest =
   | { op: "hello" }
   | { op: "status" }
+  /** Answer with the status once the agent is running (and, if given, is not `exceptPid`). */
+  | { op: "wait-agent"; exceptPid?: number; timeoutMs?: number }
   | { op: "stop" }
   | { op: "reload" };
 

@@ -219,6 +219,10 @@ export class Daemon {
         return { ok: true, pid: this.#o.runtime.pid, version: this.#o.version };
       case "status":
         return this.status();
+      case "wait-agent": {
+        const ok = await this.#agent.waitRunning(request.exceptPid, Math.min(request.timeoutMs ?? 10_000, 60_000));
+        return ok ? this.status() : { ok: false, error: "the agent did not come up in time", status: this.status() };
+      }
       case "reload":
         return await this.reload();
       case "stop":

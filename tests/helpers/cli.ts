@@ -6,11 +6,15 @@
  *
  * @module
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { type ProcessResult, runProcess } from "./process.ts";
+import { controlRequest } from "../../src/cli/control_client.ts";
+import type { ControlRequest } from "../../src/daemon/control_protocol.ts";
+import type { DaemonStatus } from "../../src/daemon/daemon.ts";
+import { getRuntime } from "../../src/runtime/mod.ts";
 
 /** Absolute path of main.ts. */
 export const MAIN = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../../main.ts");
@@ -73,6 +77,27 @@ export class Sandbox {
       input: new Uint8Array(0),
       timeoutMs: options.timeoutMs ?? 60_000,
     });
+  }
+
+  /** Send a control request to this sandbox's daemon (null if none is running). */
+  control<T = DaemonStatus>(request: ControlRequest, timeoutMs = 30_000): Promise<T | null> {
+    return controlRequest<T>(getRuntime(), join(this.runtimeDir, "control.sock"), request, timeoutMs);
+  }
+
+  /** The status once an agent other than `exceptPid` is connected; fails if none comes. */
+  async waitAgent(exceptPid?: number, timeoutMs = 20_000): Promise<DaemonStatus> {
+    const s = await this.control<DaemonStatus & { error?: string }>({ op: "wait-agent", exceptPid, timeoutMs }, timeoutMs + 5000);
+    if (!s || s.ok === false) throw new Error(`agent did not come up: ${JSON.stringify(s)}`);
+    return s;
+  }
+
+  /** The daemon's log so far. */
+  log(): string {
+    try {
+      return readFileSync(join(this.runtimeDir, "proxy.log"), "utf8");
+    } catch {
+      return "";
+    }
   }
 
   /** Stop any daemon and remove the sandbox. */
