@@ -71,9 +71,9 @@ describe("the agent process", () => {
       });
       await within(5000, client.closed, "client session ends at the agent's EOF");
       const log = await stderr;
-      assert.match(log, /INFO  agent: session established/);
+      assert.match(log, /INFO {2}agent: session established/);
       assert.match(log, /DEBUG agent: stream closed .*to_target=1048576 from_target=1048576/);
-      assert.match(log, /INFO  agent: session ended reason="the Linux daemon closed the pipe"/);
+      assert.match(log, /INFO {2}agent: session ended reason="the Linux daemon closed the pipe"/);
     } finally {
       child.kill("SIGKILL");
       await child.status;
