@@ -69,7 +69,12 @@ export class AgentSupervisor {
   #stderrTail: string[] = [];
 
   constructor(options: AgentSupervisorOptions) {
-    this.#o = { backoffInitialMs: 100, backoffMaxMs: 10_000, healthyAfterMs: 30_000, ...options };
+    this.#o = {
+      ...options,
+      backoffInitialMs: options.backoffInitialMs ?? 100,
+      backoffMaxMs: options.backoffMaxMs ?? 10_000,
+      healthyAfterMs: options.healthyAfterMs ?? 30_000,
+    };
   }
 
   /** Start supervising (idempotent). */
