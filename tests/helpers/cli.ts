@@ -86,7 +86,7 @@ export class Sandbox {
 
   /** The status once an agent other than `exceptPid` is connected; fails if none comes. */
   async waitAgent(exceptPid?: number, timeoutMs = 20_000): Promise<DaemonStatus> {
-    const s = await this.control<DaemonStatus & { error?: string }>({ op: "wait-agent", exceptPid, timeoutMs }, timeoutMs + 5000);
+    const s = await this.control<DaemonStatus | { ok: false; error: string }>({ op: "wait-agent", exceptPid, timeoutMs }, timeoutMs + 5000);
     if (!s || s.ok === false) throw new Error(`agent did not come up: ${JSON.stringify(s)}`);
     return s;
   }
