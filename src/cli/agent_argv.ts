@@ -17,22 +17,24 @@ export interface AgentArgv {
 }
 
 /** Resolve the agent command (placing the embedded agent on WSL when needed). */
-export async function resolveAgentArgv(ctx: CliContext, config: Config, agentFlag?: string): Promise<AgentArgv> {
+export async function resolveAgentArgv(
+  ctx: CliContext,
+  config: Config,
+  agentFlag?: string,
+): Promise<AgentArgv> {
   const wsl = await import("../wsl/mod.ts");
-  const [{ isWsl }, driveRoot] = await Promise.all([wsl.detectCurrentWsl(), wsl.readAutomountRoot()]);
+  const [{ isWsl }, driveRoot] = await Promise.all([
+    wsl.detectCurrentWsl(),
+    wsl.readAutomountRoot(),
+  ]);
   const cmd = await wsl.resolveAgentCommand({
     agent: config.agent,
     agentFlag,
     isWsl,
     version: VERSION,
     driveRoot,
-    embeddedAgent: embeddedAgent,
+    embeddedAgent: wsl.embeddedAgent,
   });
   void ctx;
   return { argv: cmd.argv, cwd: cmd.cwd, warnings: cmd.warnings };
-}
-
-/** The Windows agent carried by this build, or null (running from source). */
-function embeddedAgent(): Promise<Uint8Array | null> {
-  return Promise.resolve(null);
 }

@@ -46,3 +46,9 @@ export {
   resolveAgentCommand,
   type ResolveAgentCommandInput,
 } from "./agent_command.ts";
+export {
+  EMBEDDED_AGENT_FILE,
+  embeddedAgent,
+  gunzip,
+  type ReadEmbeddedFile,
+} from "./embedded_agent.ts";
