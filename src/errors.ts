@@ -112,7 +112,11 @@ export class UnsupportedError extends Wsl2ProxyError {
 
 /** The daemon is not running / cannot be reached over its control socket. */
 export class DaemonError extends Wsl2ProxyError {
-  constructor(code: "NOT_RUNNING" | "START_FAILED" | "CONTROL", message: string, options?: ErrorOptions) {
+  constructor(
+    code: "NOT_RUNNING" | "START_FAILED" | "CONTROL",
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(code, message, options);
   }
 }
@@ -180,7 +184,13 @@ export class SystemCallError extends Wsl2ProxyError {
   readonly errno: number;
   /** The failed call, e.g. `"connect"`. */
   readonly syscall: string;
-  constructor(code: string, errno: number, syscall: string, message: string, options?: ErrorOptions) {
+  constructor(
+    code: string,
+    errno: number,
+    syscall: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(code, message, options);
     this.errno = errno;
     this.syscall = syscall;

@@ -18,7 +18,11 @@ describe("bridge with a real ssh-agent", () => {
     const sshAgent = startProcess(["ssh-agent", "-D", "-a", agentSock], { env: box.env });
     try {
       await sshAgent.waitForStdout(1); // prints SSH_AUTH_SOCK=... once it listens
-      box.writeBridgeConfig([{ env: "SSH_AUTH_SOCK", linux: "{runtime_dir}/ssh-auth.sock", windows: `unix://${agentSock}` }]);
+      box.writeBridgeConfig([{
+        env: "SSH_AUTH_SOCK",
+        linux: "{runtime_dir}/ssh-auth.sock",
+        windows: `unix://${agentSock}`,
+      }]);
       const started = await box.cli(["start"]);
       assert.equal(started.code, 0, started.stderr);
       const exports = parseShExports(text(started));
@@ -27,7 +31,18 @@ describe("bridge with a real ssh-agent", () => {
       const env = { ...box.env, SSH_AUTH_SOCK: sock };
 
       const key = join(box.dir, "id_ed25519");
-      const keygen = await runProcess(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester@example", "-f", key], { env });
+      const keygen = await runProcess([
+        "ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "tester@example",
+        "-f",
+        key,
+      ], { env });
       assert.equal(keygen.code, 0, keygen.stderr);
       const add = await runProcess(["ssh-add", key], { env });
       assert.equal(add.code, 0, add.stderr);
@@ -35,25 +50,50 @@ describe("bridge with a real ssh-agent", () => {
 
       const list = await runProcess(["ssh-add", "-l"], { env });
       assert.equal(list.code, 0, list.stderr);
-      const fingerprint = text(await runProcess(["ssh-keygen", "-l", "-f", `${key}.pub`], { env })).split(" ")[1];
+      const fingerprint =
+        text(await runProcess(["ssh-keygen", "-l", "-f", `${key}.pub`], { env })).split(" ")[1];
       assert.match(text(list), new RegExp(fingerprint.replace(/[+/]/g, "\\$&")));
 
       const msg = join(box.dir, "msg.txt");
       writeFileSync(msg, "signed through wsl2proxy\n");
-      const sign = await runProcess(["ssh-keygen", "-Y", "sign", "-f", `${key}.pub`, "-n", "file", msg], { env });
+      const sign = await runProcess([
+        "ssh-keygen",
+        "-Y",
+        "sign",
+        "-f",
+        `${key}.pub`,
+        "-n",
+        "file",
+        msg,
+      ], { env });
       assert.equal(sign.code, 0, sign.stderr);
       assert.ok(existsSync(`${msg}.sig`));
       const allowed = join(box.dir, "allowed_signers");
       writeFileSync(allowed, `tester@example ${readFileSync(`${key}.pub`, "utf8")}`);
       const verify = await runProcess(
-        ["ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "tester@example", "-n", "file", "-s", `${msg}.sig`],
+        [
+          "ssh-keygen",
+          "-Y",
+          "verify",
+          "-f",
+          allowed,
+          "-I",
+          "tester@example",
+          "-n",
+          "file",
+          "-s",
+          `${msg}.sig`,
+        ],
         { env, input: readFileSync(msg) },
       );
       assert.equal(verify.code, 0, verify.stderr + text(verify));
       assert.match(text(verify), /Good "file" signature for tester@example/);
 
       const status = JSON.parse(text(await box.cli(["status", "--json"])));
-      assert.ok(status.sockets[0].totalConnections >= 3, "ssh-add and ssh-keygen went through the bridge");
+      assert.ok(
+        status.sockets[0].totalConnections >= 3,
+        "ssh-add and ssh-keygen went through the bridge",
+      );
       assert.equal(status.sockets[0].failedConnections, 0);
     } finally {
       await box.cleanup();

@@ -18,15 +18,25 @@ function daemonsFor(box: Sandbox): number[] {
       const environ = readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      if (cmd.includes("run") && cmd.includes("--background") && environ.includes(`HOME=${box.dir}`)) pids.push(Number(name));
+      if (
+        cmd.includes("run") && cmd.includes("--background") && environ.includes(`HOME=${box.dir}`)
+      ) pids.push(Number(name));
     } catch { /* gone meanwhile */ }
   }
   return pids;
 }
 
 const SOCKETS = [
-  { env: "SSH_AUTH_SOCK", linux: "{runtime_dir}/ssh.sock", windows: "pipe://./pipe/openssh-ssh-agent" },
-  { env: "DOCKER_HOST_SOCK", linux: "{runtime_dir}/docker.sock", windows: "pipe://./pipe/docker_engine" },
+  {
+    env: "SSH_AUTH_SOCK",
+    linux: "{runtime_dir}/ssh.sock",
+    windows: "pipe://./pipe/openssh-ssh-agent",
+  },
+  {
+    env: "DOCKER_HOST_SOCK",
+    linux: "{runtime_dir}/docker.sock",
+    windows: "pipe://./pipe/docker_engine",
+  },
 ];
 
 describe("cli", () => {
@@ -35,7 +45,10 @@ describe("cli", () => {
     try {
       const r = await box.cli(["version"]);
       assert.equal(r.code, 0);
-      assert.match(text(r), new RegExp(`^wsl2proxy ${VERSION.replaceAll(".", "\\.")} \\((deno|bun) `));
+      assert.match(
+        text(r),
+        new RegExp(`^wsl2proxy ${VERSION.replaceAll(".", "\\.")} \\((deno|bun) `),
+      );
     } finally {
       await box.cleanup();
     }
@@ -48,7 +61,8 @@ describe("cli", () => {
       const ssh = join(box.runtimeDir, "ssh.sock");
       const docker = join(box.runtimeDir, "docker.sock");
       const expected: Record<string, string> = {
-        sh: `SSH_AUTH_SOCK="${ssh}"; export SSH_AUTH_SOCK;\nDOCKER_HOST_SOCK="${docker}"; export DOCKER_HOST_SOCK;\n`,
+        sh:
+          `SSH_AUTH_SOCK="${ssh}"; export SSH_AUTH_SOCK;\nDOCKER_HOST_SOCK="${docker}"; export DOCKER_HOST_SOCK;\n`,
         fish: `set -gx SSH_AUTH_SOCK '${ssh}';\nset -gx DOCKER_HOST_SOCK '${docker}';\n`,
         csh: `setenv SSH_AUTH_SOCK '${ssh}';\nsetenv DOCKER_HOST_SOCK '${docker}';\n`,
         json: JSON.stringify({ SSH_AUTH_SOCK: ssh, DOCKER_HOST_SOCK: docker }) + "\n",
@@ -73,7 +87,10 @@ describe("cli", () => {
       const second = await box.cli(["start"]);
       assert.equal(second.code, 0, second.stderr);
       assert.equal(text(second), text(first));
-      assert.deepEqual(Object.keys(parseShExports(text(first))), ["SSH_AUTH_SOCK", "DOCKER_HOST_SOCK"]);
+      assert.deepEqual(Object.keys(parseShExports(text(first))), [
+        "SSH_AUTH_SOCK",
+        "DOCKER_HOST_SOCK",
+      ]);
       const status = await box.cli(["status", "--json"]);
       assert.equal(status.code, 0, status.stderr);
       const s = JSON.parse(text(status));
@@ -82,16 +99,31 @@ describe("cli", () => {
       assert.equal(s.version, VERSION);
       assert.ok(["starting", "running", "backoff"].includes(s.agent.state));
       assert.ok("pid" in s.agent && "version" in s.agent);
-      assert.deepEqual(s.sockets.map((k: { envName: string }) => k.envName), ["SSH_AUTH_SOCK", "DOCKER_HOST_SOCK"]);
+      assert.deepEqual(s.sockets.map((k: { envName: string }) => k.envName), [
+        "SSH_AUTH_SOCK",
+        "DOCKER_HOST_SOCK",
+      ]);
       for (const k of s.sockets) {
-        for (const field of ["linuxAddr", "windowsAddr", "openConnections", "totalConnections", "bytesIn", "bytesOut"]) {
+        for (
+          const field of [
+            "linuxAddr",
+            "windowsAddr",
+            "openConnections",
+            "totalConnections",
+            "bytesIn",
+            "bytesOut",
+          ]
+        ) {
           assert.ok(field in k, `socket has ${field}`);
         }
       }
       const human = await box.cli(["status"]);
       assert.equal(human.code, 0);
       assert.match(text(human), new RegExp(`running \\(pid ${s.pid}, up `));
-      assert.match(text(human), /SSH_AUTH_SOCK {2}.*ssh\.sock -> pipe:\/\/\.\/pipe\/openssh-ssh-agent/);
+      assert.match(
+        text(human),
+        /SSH_AUTH_SOCK {2}.*ssh\.sock -> pipe:\/\/\.\/pipe\/openssh-ssh-agent/,
+      );
       // Socket files are 0600 in a 0700 runtime dir.
       assert.equal(statSync(box.runtimeDir).mode & 0o777, 0o700);
       assert.equal(statSync(join(box.runtimeDir, "ssh.sock")).mode & 0o777, 0o600);
@@ -104,7 +136,9 @@ describe("cli", () => {
     const box = new Sandbox();
     try {
       box.writeBridgeConfig(SOCKETS);
-      const results = await Promise.all(Array.from({ length: 5 }, () => box.cli(["start", "--config", box.configPath])));
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => box.cli(["start", "--config", box.configPath])),
+      );
       for (const r of results) assert.equal(r.code, 0, r.stderr);
       const outputs = new Set(results.map(text));
       assert.equal(outputs.size, 1, "all print the same exports");
@@ -139,7 +173,9 @@ describe("cli", () => {
   test("start - a bad config exits 2 with file:line:column and starts nothing", async () => {
     const box = new Sandbox();
     try {
-      box.writeConfig("sockets:\n  - env_name: SSH_AUTH_SOCK\n    linux_addr: /tmp/x.sock\n    windows_addr: pip://./pipe/x\n");
+      box.writeConfig(
+        "sockets:\n  - env_name: SSH_AUTH_SOCK\n    linux_addr: /tmp/x.sock\n    windows_addr: pip://./pipe/x\n",
+      );
       const r = await box.cli(["start"]);
       assert.equal(r.code, 2);
       assert.equal(

@@ -34,14 +34,23 @@ async function drain(conn: Conn): Promise<{ bytes: number; error: unknown }> {
 async function waitGone(pid: number, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (rt.isAlive(pid)) {
-    if (performance.now() > deadline) throw new Error(`process ${pid} still alive after ${timeoutMs} ms`);
+    if (performance.now() > deadline) {
+      throw new Error(`process ${pid} still alive after ${timeoutMs} ms`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-async function echoBridge(box: Sandbox, extraSockets: { env: string; linux: string; windows: string }[] = []) {
+async function echoBridge(
+  box: Sandbox,
+  extraSockets: { env: string; linux: string; windows: string }[] = [],
+) {
   const echo = await startEchoServer(join(box.dir, "echo.sock"));
-  box.writeBridgeConfig([{ env: "ECHO", linux: "{runtime_dir}/echo.sock", windows: `unix://${echo.path}` }, ...extraSockets]);
+  box.writeBridgeConfig([{
+    env: "ECHO",
+    linux: "{runtime_dir}/echo.sock",
+    windows: `unix://${echo.path}`,
+  }, ...extraSockets]);
   const started = await box.cli(["start"]);
   assert.equal(started.code, 0, started.stderr);
   const sock = parseShExports(text(started)).ECHO;
@@ -93,20 +102,32 @@ describe("faults", () => {
   });
 
   test("agent exits at every start - the daemon stays up, backs off, and status and log say why", async () => {
-    for (const [command, expected] of [
-      [["false"], /the agent exited with code 1\. If this repeats, run `wsl2proxy run` to watch it, check that false exists/],
-      [["/nonexistent/wsl2proxy.exe", "agent"], /cannot start the agent \(\/nonexistent\/wsl2proxy\.exe\): .*Check agent\.command/],
-    ] as const) {
+    for (
+      const [command, expected] of [
+        [
+          ["false"],
+          /the agent exited with code 1\. If this repeats, run `wsl2proxy run` to watch it, check that false exists/,
+        ],
+        [
+          ["/nonexistent/wsl2proxy.exe", "agent"],
+          /cannot start the agent \(\/nonexistent\/wsl2proxy\.exe\): .*Check agent\.command/,
+        ],
+      ] as const
+    ) {
       const box = new Sandbox();
       try {
         box.writeConfig(
-          `runtime_dir: ${JSON.stringify(box.runtimeDir)}\nagent:\n  command: ${JSON.stringify(command)}\n` +
+          `runtime_dir: ${JSON.stringify(box.runtimeDir)}\nagent:\n  command: ${
+            JSON.stringify(command)
+          }\n` +
             `sockets:\n  - env_name: X\n    linux_addr: "{runtime_dir}/x.sock"\n    windows_addr: pipe://./pipe/x\n`,
         );
         const started = await box.cli(["start"]);
         assert.equal(started.code, 0, started.stderr);
         // Give it about a second of failures: the wait ends at its timeout, by design.
-        const waited = await box.control<{ ok: boolean; status: { agent: { state: string; restarts: number; lastError: string } } }>(
+        const waited = await box.control<
+          { ok: boolean; status: { agent: { state: string; restarts: number; lastError: string } } }
+        >(
           { op: "wait-agent", timeoutMs: 1200 },
         );
         assert.equal(waited?.ok, false);
@@ -117,9 +138,15 @@ describe("faults", () => {
         const human = text(await box.cli(["status"]));
         assert.match(human, /last error: /);
         const log = box.log();
-        assert.ok(/restarting in 100 ms/.test(log) && /restarting in 200 ms/.test(log), "backoff doubles");
+        assert.ok(
+          /restarting in 100 ms/.test(log) && /restarting in 200 ms/.test(log),
+          "backoff doubles",
+        );
         assert.ok(!/restarting in NaN ms/.test(log), "backoff is a number");
-        assert.ok(log.split("\n").filter((l) => l.includes("agent started")).length <= 6, "backoff slows restarts down");
+        assert.ok(
+          log.split("\n").filter((l) => l.includes("agent started")).length <= 6,
+          "backoff slows restarts down",
+        );
         // The backoff is capped and the daemon still answers.
         assert.equal((await box.cli(["status", "--json"])).code, 0);
       } finally {
@@ -131,7 +158,11 @@ describe("faults", () => {
   test("target missing - the client is closed promptly and one log line carries the Windows-side reason", async () => {
     const box = new Sandbox();
     try {
-      box.writeBridgeConfig([{ env: "GONE", linux: "{runtime_dir}/gone.sock", windows: `unix://${join(box.dir, "nothing-here.sock")}` }]);
+      box.writeBridgeConfig([{
+        env: "GONE",
+        linux: "{runtime_dir}/gone.sock",
+        windows: `unix://${join(box.dir, "nothing-here.sock")}`,
+      }]);
       const started = await box.cli(["start"]);
       assert.equal(started.code, 0, started.stderr);
       await box.waitAgent();
@@ -139,7 +170,9 @@ describe("faults", () => {
       const ended = await within(5000, drain(conn), "client closed");
       conn.close();
       assert.equal(ended.bytes, 0);
-      const lines = box.log().split("\n").filter((l) => l.includes("dial failed on the Windows side"));
+      const lines = box.log().split("\n").filter((l) =>
+        l.includes("dial failed on the Windows side")
+      );
       assert.equal(lines.length, 1, lines.join("\n"));
       assert.match(lines[0], /WARN/);
       assert.match(lines[0], /reason="[^"]*not found[^"]*nothing-here\.sock/i);
@@ -180,7 +213,10 @@ describe("faults", () => {
       const agentPid = s.agent.pid!;
       const conn = await rt.connectUnix(sock);
       const data = pattern(8 << 20, 21);
-      const transfer = Promise.all([writeAll(conn.writable, data, 64 * 1024), readAll(conn.readable)]);
+      const transfer = Promise.all([
+        writeAll(conn.writable, data, 64 * 1024),
+        readAll(conn.readable),
+      ]);
       process.kill(agentPid, "SIGSTOP");
       try {
         // A client that gives up while the agent is frozen.
@@ -216,14 +252,25 @@ describe("faults", () => {
   test("agent writes junk to stdout - the handshake names the cause, and the agent is restarted", async () => {
     const box = new Sandbox();
     try {
-      const junky = ["sh", "-c", 'printf "Warning: junk on stdout\\n"; exec "$@"', "sh", ...wsl2proxyArgv(), "agent"];
+      const junky = [
+        "sh",
+        "-c",
+        'printf "Warning: junk on stdout\\n"; exec "$@"',
+        "sh",
+        ...wsl2proxyArgv(),
+        "agent",
+      ];
       box.writeConfig(
-        `runtime_dir: ${JSON.stringify(box.runtimeDir)}\nagent:\n  command: ${JSON.stringify(junky)}\n` +
+        `runtime_dir: ${JSON.stringify(box.runtimeDir)}\nagent:\n  command: ${
+          JSON.stringify(junky)
+        }\n` +
           `sockets:\n  - env_name: X\n    linux_addr: "{runtime_dir}/x.sock"\n    windows_addr: pipe://./pipe/x\n`,
       );
       assert.ok(agentCommandYaml().length > 0);
       assert.equal((await box.cli(["start"])).code, 0);
-      const waited = await box.control<{ ok: boolean; status: { agent: { restarts: number; lastError: string } } }>(
+      const waited = await box.control<
+        { ok: boolean; status: { agent: { restarts: number; lastError: string } } }
+      >(
         { op: "wait-agent", timeoutMs: 2000 },
       );
       assert.equal(waited?.ok, false, "a junk-writing agent never connects");
@@ -252,10 +299,18 @@ describe("faults", () => {
           written += 64 * 1024;
         }
       })().catch(() => {});
-      for (let i = 0; i < 4; i++) await within(30_000, echoOnce(sock, 2 << 20, 100 + i), `other client ${i}`);
+      for (let i = 0; i < 4; i++) {
+        await within(30_000, echoOnce(sock, 2 << 20, 100 + i), `other client ${i}`);
+      }
       const s = JSON.parse(text(await box.cli(["status", "--json"])));
-      assert.ok(s.agent.session.bufferedIn <= 256 * 1024, `daemon buffers ${s.agent.session.bufferedIn} bytes`);
-      assert.ok(written < 16 << 20, `the stuck client could only push ${written} bytes (socket buffers and one window each way)`);
+      assert.ok(
+        s.agent.session.bufferedIn <= 256 * 1024,
+        `daemon buffers ${s.agent.session.bufferedIn} bytes`,
+      );
+      assert.ok(
+        written < 16 << 20,
+        `the stuck client could only push ${written} bytes (socket buffers and one window each way)`,
+      );
       stuck.close();
       await writer;
     } finally {

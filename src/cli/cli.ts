@@ -38,14 +38,20 @@ export async function runCli(runtime: Runtime, args: string[], io: CliIo): Promi
     (command === undefined ? io.err : io.out)(HELP.main + "\n");
     return command === undefined ? commands.Exit.USAGE : commands.Exit.OK;
   }
-  if (command === "--version" || command === "-V") return commands.version(createContext(runtime, io));
+  if (command === "--version" || command === "-V") {
+    return commands.version(createContext(runtime, io));
+  }
   const spec = OPTIONS[command];
-  if (!spec) throw new UsageError(`unknown command "${command}"; run 'wsl2proxy --help' for the list`);
+  if (!spec) {
+    throw new UsageError(`unknown command "${command}"; run 'wsl2proxy --help' for the list`);
+  }
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: rest, options: spec, strict: true, allowPositionals: false }));
   } catch (e) {
-    throw new UsageError(`${command}: ${(e as Error).message}; run 'wsl2proxy ${command} --help'`, { cause: e });
+    throw new UsageError(`${command}: ${(e as Error).message}; run 'wsl2proxy ${command} --help'`, {
+      cause: e,
+    });
   }
   if (values.help) {
     io.out(HELP[command] + "\n");
@@ -82,5 +88,7 @@ export async function runCli(runtime: Runtime, args: string[], io: CliIo): Promi
 function parseFormat(command: string, value: string | undefined): ExportFormat {
   if (value === undefined) return "sh";
   if ((EXPORT_FORMATS as readonly string[]).includes(value)) return value as ExportFormat;
-  throw new UsageError(`${command}: --format must be one of ${EXPORT_FORMATS.join(", ")} (got "${value}")`);
+  throw new UsageError(
+    `${command}: --format must be one of ${EXPORT_FORMATS.join(", ")} (got "${value}")`,
+  );
 }

@@ -28,7 +28,11 @@ interface Hello {
 }
 
 /** `start`: make sure a daemon of our version runs, then print the exports. */
-export async function start(ctx: CliContext, format: ExportFormat, agentPath?: string): Promise<number> {
+export async function start(
+  ctx: CliContext,
+  format: ExportFormat,
+  agentPath?: string,
+): Promise<number> {
   const config = await ctx.loadConfig();
   await ensureDaemon(ctx, config, agentPath);
   ctx.io.out(formatExports(config.sockets, format));
@@ -44,7 +48,11 @@ export async function stop(ctx: CliContext): Promise<number> {
 }
 
 /** `restart`: stop (if running), then start. */
-export async function restart(ctx: CliContext, format: ExportFormat, agentPath?: string): Promise<number> {
+export async function restart(
+  ctx: CliContext,
+  format: ExportFormat,
+  agentPath?: string,
+): Promise<number> {
   const config = await ctx.loadConfig();
   await stopDaemon(ctx, config);
   await ensureDaemon(ctx, config, agentPath);
@@ -75,7 +83,11 @@ export async function env(ctx: CliContext, format: ExportFormat): Promise<number
 /** `version`. */
 export function version(ctx: CliContext): number {
   const rt = ctx.runtime;
-  ctx.io.out(`wsl2proxy ${VERSION} (${rt.name} ${rt.version}, ${rt.os}-${rt.arch}${rt.compiled ? ", compiled" : ""})\n`);
+  ctx.io.out(
+    `wsl2proxy ${VERSION} (${rt.name} ${rt.version}, ${rt.os}-${rt.arch}${
+      rt.compiled ? ", compiled" : ""
+    })\n`,
+  );
   return Exit.OK;
 }
 
@@ -99,7 +111,9 @@ async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string)
     const again = await controlRequest<Hello>(rt, control, { op: "hello" }, 3000).catch(() => null);
     if (again?.version === VERSION) return;
     if (again) {
-      ctx.io.err(`wsl2proxy: the running daemon is version ${again.version}; restarting it as ${VERSION}\n`);
+      ctx.io.err(
+        `wsl2proxy: the running daemon is version ${again.version}; restarting it as ${VERSION}\n`,
+      );
       await stopDaemon(ctx, config);
     }
     const args: string[] = [];
@@ -114,14 +128,19 @@ async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string)
 /** Stop the daemon; false if none was running. */
 async function stopDaemon(ctx: CliContext, config: Config, timeoutMs = 10_000): Promise<boolean> {
   const rt = ctx.runtime;
-  const reply = await controlRequest<{ ok: boolean; pid: number }>(rt, controlPath(config), { op: "stop" });
+  const reply = await controlRequest<{ ok: boolean; pid: number }>(rt, controlPath(config), {
+    op: "stop",
+  });
   if (!reply) return false;
   const deadline = performance.now() + timeoutMs;
   let delay = 5;
   while (rt.isAlive(reply.pid)) {
     if (performance.now() > deadline) {
       rt.signalPid(reply.pid, "SIGKILL");
-      throw new DaemonError("CONTROL", `the daemon (pid ${reply.pid}) did not stop within ${timeoutMs} ms; sent SIGKILL`);
+      throw new DaemonError(
+        "CONTROL",
+        `the daemon (pid ${reply.pid}) did not stop within ${timeoutMs} ms; sent SIGKILL`,
+      );
     }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 50);

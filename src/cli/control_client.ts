@@ -23,8 +23,15 @@ export async function controlRequest<T = Record<string, unknown>>(
     conn = await runtime.connectUnix(socketPath);
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTSOCK" || code === "NOT_FOUND" || code === "CONNECTION_REFUSED") return null;
-    throw new DaemonError("CONTROL", `cannot reach the daemon at ${socketPath}: ${(e as Error).message}`, { cause: e });
+    if (
+      code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTSOCK" || code === "NOT_FOUND" ||
+      code === "CONNECTION_REFUSED"
+    ) return null;
+    throw new DaemonError(
+      "CONTROL",
+      `cannot reach the daemon at ${socketPath}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -34,10 +41,19 @@ export async function controlRequest<T = Record<string, unknown>>(
     const line = await Promise.race([
       readLine(conn.readable),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new DaemonError("CONTROL", `the daemon did not answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () =>
+            reject(new DaemonError("CONTROL", `the daemon did not answer within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       }),
     ]);
-    if (line === null) throw new DaemonError("CONTROL", "the daemon closed the control connection without answering");
+    if (line === null) {
+      throw new DaemonError(
+        "CONTROL",
+        "the daemon closed the control connection without answering",
+      );
+    }
     return JSON.parse(line) as T;
   } finally {
     clearTimeout(timer);

@@ -17,7 +17,11 @@ import { resolveAgentArgv } from "./agent_argv.ts";
  * Run the daemon until SIGINT/SIGTERM or `stop`. In the background (started
  * by `start`) it logs only to the file and prints one ready line on stdout.
  */
-export async function run(ctx: CliContext, background: boolean, agentPath?: string): Promise<number> {
+export async function run(
+  ctx: CliContext,
+  background: boolean,
+  agentPath?: string,
+): Promise<number> {
   const rt = ctx.runtime;
   const config = await ctx.loadConfig();
   const agent = await resolveAgentArgv(ctx, config, agentPath);
@@ -64,7 +68,11 @@ export async function run(ctx: CliContext, background: boolean, agentPath?: stri
 /** The Windows side: the mux on stdin/stdout until stdin closes. Logs go to stderr only. */
 export async function agent(ctx: CliContext): Promise<number> {
   const { runAgent } = await import("../agent/mod.ts");
-  const log = new Logger({ level: (ctx.runtime.env("WSL2PROXY_LOG_LEVEL") as "debug") ?? "info", sinks: [(l) => ctx.io.err(l + "\n")], component: "agent" });
+  const log = new Logger({
+    level: (ctx.runtime.env("WSL2PROXY_LOG_LEVEL") as "debug") ?? "info",
+    sinks: [(l) => ctx.io.err(l + "\n")],
+    component: "agent",
+  });
   const result = await runAgent({ runtime: ctx.runtime, log, version: VERSION });
   return result.code;
 }

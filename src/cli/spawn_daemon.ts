@@ -11,9 +11,18 @@ import type { Runtime } from "../runtime/mod.ts";
 export const READY_LINE = "wsl2proxy-ready";
 
 /** Spawn `[...selfArgv, "run", "--background", ...extraArgs]` detached and wait for readiness. */
-export async function spawnDaemon(runtime: Runtime, extraArgs: string[], timeoutMs = 30_000): Promise<number> {
+export async function spawnDaemon(
+  runtime: Runtime,
+  extraArgs: string[],
+  timeoutMs = 30_000,
+): Promise<number> {
   const argv = [...runtime.selfArgv(), "run", "--background", ...extraArgs];
-  const child = runtime.spawn(argv, { detached: true, stdin: "null", stdout: "piped", stderr: "piped" });
+  const child = runtime.spawn(argv, {
+    detached: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
   const decoder = new TextDecoder();
   let out = "";
   let err = "";

@@ -9,7 +9,11 @@ import { DaemonError } from "../errors.ts";
 import { createExclusive, readTextFile, type Runtime, unlink } from "../runtime/mod.ts";
 
 /** Take the lock at `path`, waiting up to `timeoutMs`. Returns the release function. */
-export async function acquireStartLock(runtime: Runtime, path: string, timeoutMs = 20_000): Promise<() => Promise<void>> {
+export async function acquireStartLock(
+  runtime: Runtime,
+  path: string,
+  timeoutMs = 20_000,
+): Promise<() => Promise<void>> {
   const deadline = performance.now() + timeoutMs;
   let delay = 5;
   for (;;) {
@@ -25,7 +29,9 @@ export async function acquireStartLock(runtime: Runtime, path: string, timeoutMs
     if (performance.now() > deadline) {
       throw new DaemonError(
         "START_FAILED",
-        `timed out waiting for another \`wsl2proxy start\` (pid ${owner || "?"}) holding ${path}; ` +
+        `timed out waiting for another \`wsl2proxy start\` (pid ${
+          owner || "?"
+        }) holding ${path}; ` +
           `if no such process exists, delete that file`,
       );
     }

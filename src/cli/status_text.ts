@@ -9,12 +9,18 @@ import type { DaemonStatus } from "../daemon/mod.ts";
 export function formatStatus(s: DaemonStatus): string {
   const a = s.agent;
   const lines = [
-    `wsl2proxy ${s.version}: running (pid ${s.pid}, up ${duration(s.uptimeSeconds)}, ${s.runtime}, ${bytes(s.rssBytes)} resident)`,
+    `wsl2proxy ${s.version}: running (pid ${s.pid}, up ${
+      duration(s.uptimeSeconds)
+    }, ${s.runtime}, ${bytes(s.rssBytes)} resident)`,
     `config:   ${s.config ?? "(built-in defaults)"}`,
     `runtime:  ${s.runtimeDir}`,
     `log:      ${s.logPath}`,
-    `agent:    ${a.state}${a.pid ? `, pid ${a.pid}` : ""}${a.version ? `, wsl2proxy ${a.version}` : ""}, ` +
-    `${a.restarts} restart${a.restarts === 1 ? "" : "s"}${a.rttMs !== null ? `, rtt ${a.rttMs.toFixed(2)} ms` : ""}` +
+    `agent:    ${a.state}${a.pid ? `, pid ${a.pid}` : ""}${
+      a.version ? `, wsl2proxy ${a.version}` : ""
+    }, ` +
+    `${a.restarts} restart${a.restarts === 1 ? "" : "s"}${
+      a.rttMs !== null ? `, rtt ${a.rttMs.toFixed(2)} ms` : ""
+    }` +
     (a.nextStartInMs !== null ? `, next start in ${a.nextStartInMs} ms` : ""),
     `          ${a.command.join(" ")}`,
   ];

@@ -54,7 +54,9 @@ const STDERR_TAIL_LINES = 8;
 
 /** Runs and restarts the agent. */
 export class AgentSupervisor {
-  readonly #o: Required<Omit<AgentSupervisorOptions, "cwd" | "sessionOptions">> & AgentSupervisorOptions;
+  readonly #o:
+    & Required<Omit<AgentSupervisorOptions, "cwd" | "sessionOptions">>
+    & AgentSupervisorOptions;
   #state: AgentState = "stopped";
   #session: Session | null = null;
   #child: ChildProcess | null = null;
@@ -128,7 +130,9 @@ export class AgentSupervisor {
       version: this.#session && !this.#session.isClosed ? this.#session.peer.version : null,
       restarts: this.#restarts,
       lastError: this.#lastError,
-      nextStartInMs: this.#nextStartAt === null ? null : Math.max(0, Math.round(this.#nextStartAt - performance.now())),
+      nextStartInMs: this.#nextStartAt === null
+        ? null
+        : Math.max(0, Math.round(this.#nextStartAt - performance.now())),
       command: [...this.#o.argv],
       rttMs: this.#session?.stats().rttMs ?? null,
     };
@@ -163,7 +167,9 @@ export class AgentSupervisor {
       this.#attempt = Math.min(this.#attempt + 1, 30);
       this.#state = "backoff";
       this.#nextStartAt = performance.now() + delay;
-      this.#o.log.warn(`agent ended; restarting in ${delay} ms`, { reason: this.#lastError ?? "unknown" });
+      this.#o.log.warn(`agent ended; restarting in ${delay} ms`, {
+        reason: this.#lastError ?? "unknown",
+      });
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
         this.#wakeBackoff = () => {
@@ -246,7 +252,9 @@ export class AgentSupervisor {
     const how = exited
       ? exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`
       : "stopped answering";
-    const tail = this.#stderrTail.length ? `; its last output: ${this.#stderrTail.join(" | ")}` : "";
+    const tail = this.#stderrTail.length
+      ? `; its last output: ${this.#stderrTail.join(" | ")}`
+      : "";
     if (e instanceof HandshakeError && e.code !== "HANDSHAKE_EOF") return `${e.message}${tail}`;
     if (e instanceof SessionClosedError || e === null || e instanceof HandshakeError) {
       return `the agent ${how}${tail}. If this repeats, run \`wsl2proxy run\` to watch it, check that ` +

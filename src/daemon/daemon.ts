@@ -10,7 +10,7 @@ import { AddressInUseError, DaemonError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SessionOptions } from "../mux/mod.ts";
 import { type Runtime, unlink, writeFile } from "../runtime/mod.ts";
-import { AgentSupervisor, type AgentStatus } from "./agent_supervisor.ts";
+import { type AgentStatus, AgentSupervisor } from "./agent_supervisor.ts";
 import type { ControlRequest } from "./control_protocol.ts";
 import { ControlServer, ReplyThen } from "./control_server.ts";
 import { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";
@@ -96,7 +96,11 @@ export class Daemon {
       await d.#control.listen(join(dir, RuntimeFiles.control));
     } catch (e) {
       if (e instanceof AddressInUseError) {
-        throw new DaemonError("START_FAILED", `a wsl2proxy daemon is already running (${join(dir, RuntimeFiles.control)})`, { cause: e });
+        throw new DaemonError(
+          "START_FAILED",
+          `a wsl2proxy daemon is already running (${join(dir, RuntimeFiles.control)})`,
+          { cause: e },
+        );
       }
       throw e;
     }
@@ -112,7 +116,11 @@ export class Daemon {
       throw e;
     }
     d.#agent.start();
-    o.log.info("daemon started", { pid: o.runtime.pid, version: o.version, sockets: o.config.sockets.length });
+    o.log.info("daemon started", {
+      pid: o.runtime.pid,
+      version: o.version,
+      sockets: o.config.sockets.length,
+    });
     return d;
   }
 
@@ -147,7 +155,9 @@ export class Daemon {
    */
   async reload(): Promise<{ ok: boolean; error?: string; added: number; removed: number }> {
     const log = this.#o.log;
-    if (!this.#o.reloadConfig) return { ok: false, error: "reload is not supported here", added: 0, removed: 0 };
+    if (!this.#o.reloadConfig) {
+      return { ok: false, error: "reload is not supported here", added: 0, removed: 0 };
+    }
     let next: Config;
     try {
       next = await this.#o.reloadConfig();
@@ -156,7 +166,9 @@ export class Daemon {
       log.error(`config reload failed; keeping the old config:\n${error}`);
       return { ok: false, error, added: 0, removed: 0 };
     }
-    if (next.runtimeDir !== this.#config.runtimeDir) log.warn("runtime_dir changed; it takes effect after `wsl2proxy restart`");
+    if (next.runtimeDir !== this.#config.runtimeDir) {
+      log.warn("runtime_dir changed; it takes effect after `wsl2proxy restart`");
+    }
     if (JSON.stringify(next.agent) !== JSON.stringify(this.#config.agent)) {
       log.warn("the agent settings changed; they take effect after `wsl2proxy restart`");
     }
@@ -179,7 +191,10 @@ export class Daemon {
         this.#forwarders.set(key, f);
         added++;
       } catch (e) {
-        log.error("could not listen on a new socket", { env: s.envName, error: (e as Error).message });
+        log.error("could not listen on a new socket", {
+          env: s.envName,
+          error: (e as Error).message,
+        });
       }
     }
     log.setLevel(next.logLevel);
@@ -220,8 +235,13 @@ export class Daemon {
       case "status":
         return this.status();
       case "wait-agent": {
-        const ok = await this.#agent.waitRunning(request.exceptPid, Math.min(request.timeoutMs ?? 10_000, 60_000));
-        return ok ? this.status() : { ok: false, error: "the agent did not come up in time", status: this.status() };
+        const ok = await this.#agent.waitRunning(
+          request.exceptPid,
+          Math.min(request.timeoutMs ?? 10_000, 60_000),
+        );
+        return ok
+          ? this.status()
+          : { ok: false, error: "the agent did not come up in time", status: this.status() };
       }
       case "reload":
         return await this.reload();
@@ -229,7 +249,10 @@ export class Daemon {
         // Answer first, then stop: the CLI waits for the daemon to go away.
         return new ReplyThen({ ok: true, pid: this.#o.runtime.pid }, () => void this.stop());
       default:
-        return { ok: false, error: `unknown op ${JSON.stringify((request as { op: unknown }).op)}` };
+        return {
+          ok: false,
+          error: `unknown op ${JSON.stringify((request as { op: unknown }).op)}`,
+        };
     }
   }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 export { Daemon, type DaemonOptions, type DaemonStatus } from "./daemon.ts";
-export { AgentSupervisor, type AgentState, type AgentStatus } from "./agent_supervisor.ts";
+export { type AgentState, type AgentStatus, AgentSupervisor } from "./agent_supervisor.ts";
 export { SocketForwarder, type SocketStats } from "./socket_forwarder.ts";
 export { type ControlRequest, encodeLine, readLine } from "./control_protocol.ts";
 export { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";

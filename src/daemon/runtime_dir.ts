@@ -36,7 +36,9 @@ export async function ensureRuntimeDir(dir: string, uid: number): Promise<void> 
         `Remove it, or set runtime_dir to a directory you own.`,
     );
   }
-  if (!info.isDirectory) throw new RuntimeDirError(`the runtime directory ${dir} exists but is not a directory`);
+  if (!info.isDirectory) {
+    throw new RuntimeDirError(`the runtime directory ${dir} exists but is not a directory`);
+  }
   if (uid >= 0 && info.uid !== uid) {
     throw new RuntimeDirError(
       `the runtime directory ${dir} is owned by uid ${info.uid}, not by you (uid ${uid}); refusing to use it, ` +
@@ -45,7 +47,9 @@ export async function ensureRuntimeDir(dir: string, uid: number): Promise<void> 
   }
   if ((info.mode & 0o077) !== 0) {
     throw new RuntimeDirError(
-      `the runtime directory ${dir} has mode 0${(info.mode & 0o777).toString(8)}, which lets other users in; ` +
+      `the runtime directory ${dir} has mode 0${
+        (info.mode & 0o777).toString(8)
+      }, which lets other users in; ` +
         `it must be 0700. Run: chmod 700 ${dir}`,
     );
   }

@@ -77,7 +77,11 @@ export class SocketForwarder {
     this.#listener = addr.kind === "unix"
       ? await runtime.listenUnix(addr.path)
       : await runtime.listenTcp(addr.host, addr.port);
-    this.#o.log.info("listening", { env: this.socket.envName, addr: this.#listener.addr, target: this.socket.windowsAddr.url });
+    this.#o.log.info("listening", {
+      env: this.socket.envName,
+      addr: this.#listener.addr,
+      target: this.socket.windowsAddr.url,
+    });
     this.#accepting = this.#acceptLoop(this.#listener);
   }
 
@@ -107,7 +111,10 @@ export class SocketForwarder {
     try {
       for await (const conn of listener) this.#handle(conn);
     } catch (e) {
-      this.#o.log.error("listener failed", { env: this.socket.envName, error: (e as Error).message });
+      this.#o.log.error("listener failed", {
+        env: this.socket.envName,
+        error: (e as Error).message,
+      });
     }
   }
 
@@ -117,7 +124,11 @@ export class SocketForwarder {
     const me = runtime.uid();
     if (uid !== undefined && uid !== me && uid !== 0) {
       this.#stats.rejectedPeers++;
-      log.warn("rejected a connection from another user", { env: this.socket.envName, peer_uid: uid, uid: me });
+      log.warn("rejected a connection from another user", {
+        env: this.socket.envName,
+        peer_uid: uid,
+        uid: me,
+      });
       conn.close();
       return;
     }
@@ -129,7 +140,10 @@ export class SocketForwarder {
       const session = await agent.session(this.#o.agentWaitMs ?? 5000);
       if (!session) {
         this.#stats.failedConnections++;
-        log.warn("closing connection: the Windows agent is not available", { ...fields, reason: agent.lastError ?? "starting" });
+        log.warn("closing connection: the Windows agent is not available", {
+          ...fields,
+          reason: agent.lastError ?? "starting",
+        });
         return;
       }
       let stream;
@@ -139,7 +153,9 @@ export class SocketForwarder {
         });
       } catch (e) {
         this.#stats.failedConnections++;
-        const reason = e instanceof StreamResetError ? e.message : `${(e as Error).name}: ${(e as Error).message}`;
+        const reason = e instanceof StreamResetError
+          ? e.message
+          : `${(e as Error).name}: ${(e as Error).message}`;
         log.warn("dial failed on the Windows side", { ...fields, reason });
         return;
       }

@@ -74,7 +74,9 @@ export class Logger {
 
   #log(level: LogLevel, message: string, fields?: LogFields): void {
     if (RANK[level] < this.#level) return;
-    let line = `${this.#now().toISOString()} ${level.toUpperCase().padEnd(5)} ${this.#component ? this.#component + ": " : ""}${message}`;
+    let line = `${this.#now().toISOString()} ${level.toUpperCase().padEnd(5)} ${
+      this.#component ? this.#component + ": " : ""
+    }${message}`;
     if (fields) {
       for (const [k, v] of Object.entries(fields)) {
         if (v === undefined) continue;

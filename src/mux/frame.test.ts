@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  decodeReason,
   encodeFrame,
   encodeReason,
-  decodeReason,
   Flag,
   FRAME_VERSION,
   FrameType,
@@ -57,7 +57,12 @@ function sample(): { bytes: Uint8Array; frames: Omit<Frame, "payload">[]; payloa
   }
   return {
     bytes,
-    frames: list.map(([type, flags, streamId, length]) => ({ type: type as FrameType, flags, streamId, length })),
+    frames: list.map(([type, flags, streamId, length]) => ({
+      type: type as FrameType,
+      flags,
+      streamId,
+      length,
+    })),
     payloads: list.map(([, , , , p]) => p ?? new Uint8Array(0)),
   };
 }
@@ -66,7 +71,10 @@ function check(frames: Frame[]): void {
   const s = sample();
   assert.equal(frames.length, s.frames.length);
   frames.forEach((f, i) => {
-    assert.deepEqual({ type: f.type, flags: f.flags, streamId: f.streamId, length: f.length }, s.frames[i]);
+    assert.deepEqual(
+      { type: f.type, flags: f.flags, streamId: f.streamId, length: f.length },
+      s.frames[i],
+    );
     assert.deepEqual(f.payload, s.payloads[i]);
   });
 }
@@ -79,8 +87,15 @@ describe("frame codec", () => {
     assert.deepEqual(Flag, { SYN: 1, ACK: 2, FIN: 4, RST: 8 });
     assert.equal(KNOWN_FLAGS, 0xf);
     assert.deepEqual(ResetCode, {
-      CANCEL: 0, REFUSED: 1, NOT_FOUND: 2, CONNECTION_REFUSED: 3, TIMEOUT: 4,
-      BAD_TARGET: 5, PERMISSION_DENIED: 6, INTERNAL: 7, SESSION_CLOSED: 8,
+      CANCEL: 0,
+      REFUSED: 1,
+      NOT_FOUND: 2,
+      CONNECTION_REFUSED: 3,
+      TIMEOUT: 4,
+      BAD_TARGET: 5,
+      PERMISSION_DENIED: 6,
+      INTERNAL: 7,
+      SESSION_CLOSED: 8,
     });
     assert.deepEqual(GoAwayCode, { NORMAL: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2 });
     assert.equal(MAX_TARGET_BYTES, 4096);
@@ -114,7 +129,10 @@ describe("frame codec", () => {
   });
 
   test("reason payload - round-trips and truncates long reasons at a character boundary", () => {
-    assert.deepEqual(decodeReason(encodeReason(3, "connection refused")), { code: 3, reason: "connection refused" });
+    assert.deepEqual(decodeReason(encodeReason(3, "connection refused")), {
+      code: 3,
+      reason: "connection refused",
+    });
     const long = decodeReason(encodeReason(7, "é".repeat(1000)));
     assert.equal(long.reason, "é".repeat(512));
   });
@@ -122,27 +140,67 @@ describe("frame codec", () => {
 
 describe("frame decoder - rejects", () => {
   const cases: [string, Uint8Array, RegExp][] = [
-    ["a bad version", new Uint8Array([2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]), /^bad frame version 0x02 \(expected 1\); header bytes 02 00/],
-    ["stray text", new TextEncoder().encode("Warning: something\n"), /bad frame version 0x57.*"Warning: som".*something other than the multiplexer/],
+    [
+      "a bad version",
+      new Uint8Array([2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]),
+      /^bad frame version 0x02 \(expected 1\); header bytes 02 00/,
+    ],
+    [
+      "stray text",
+      new TextEncoder().encode("Warning: something\n"),
+      /bad frame version 0x57.*"Warning: som".*something other than the multiplexer/,
+    ],
     ["an unknown type", encodeFrame(9 as FrameType, 0, 1, 0), /^unknown frame type 9 \(at byte 0/],
     ["unknown flags", encodeFrame(FrameType.DATA, 0x10, 1, 0), /^unknown flags 0x10 on DATA/],
-    ["an oversized DATA frame", encodeFrame(FrameType.DATA, 0, 1, MAX + 1), /^oversized frame: DATA of 65537 bytes on stream 1 \(limit 65536\)/],
-    ["an oversized SYN", encodeFrame(FrameType.DATA, Flag.SYN, 1, 5000), /^oversized frame: DATA of 5000 bytes on stream 1 \(limit 4096\)/],
-    ["an empty SYN", encodeFrame(FrameType.DATA, Flag.SYN, 1, 0), /^SYN with an empty target on stream 1/],
+    [
+      "an oversized DATA frame",
+      encodeFrame(FrameType.DATA, 0, 1, MAX + 1),
+      /^oversized frame: DATA of 65537 bytes on stream 1 \(limit 65536\)/,
+    ],
+    [
+      "an oversized SYN",
+      encodeFrame(FrameType.DATA, Flag.SYN, 1, 5000),
+      /^oversized frame: DATA of 5000 bytes on stream 1 \(limit 4096\)/,
+    ],
+    [
+      "an empty SYN",
+      encodeFrame(FrameType.DATA, Flag.SYN, 1, 0),
+      /^SYN with an empty target on stream 1/,
+    ],
     ["DATA on stream 0", encodeFrame(FrameType.DATA, 0, 0, 0), /^DATA on stream 0/],
-    ["PING on a stream", encodeFrame(FrameType.PING, Flag.SYN, 5, 0), /^PING on stream 5 \(must be 0\)/],
-    ["PING without SYN or ACK", encodeFrame(FrameType.PING, 0, 0, 0), /^PING needs exactly one of SYN or ACK/],
+    [
+      "PING on a stream",
+      encodeFrame(FrameType.PING, Flag.SYN, 5, 0),
+      /^PING on stream 5 \(must be 0\)/,
+    ],
+    [
+      "PING without SYN or ACK",
+      encodeFrame(FrameType.PING, 0, 0, 0),
+      /^PING needs exactly one of SYN or ACK/,
+    ],
     ["GO_AWAY on a stream", encodeFrame(FrameType.GO_AWAY, 0, 3, 4), /^GO_AWAY on stream 3/],
     ["a short GO_AWAY", encodeFrame(FrameType.GO_AWAY, 0, 0, 2), /^GO_AWAY payload of 2 bytes/],
-    ["SYN with FIN", encodeFrame(FrameType.DATA, Flag.SYN | Flag.FIN, 1, 1), /^SYN combined with other flags/],
+    [
+      "SYN with FIN",
+      encodeFrame(FrameType.DATA, Flag.SYN | Flag.FIN, 1, 1),
+      /^SYN combined with other flags/,
+    ],
     ["ACK on DATA", encodeFrame(FrameType.DATA, Flag.ACK, 1, 0), /^ACK on a DATA frame/],
-    ["ACK on the session window", encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, 0, 1), /^ACK on the session window/],
+    [
+      "ACK on the session window",
+      encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, 0, 1),
+      /^ACK on the session window/,
+    ],
   ];
   for (const [what, bytes, pattern] of cases) {
     test(`frame decoder - rejects ${what} with a ProtocolError and a reason`, () => {
       const d = new FrameDecoder({ maxPayload: MAX });
       d.push(bytes);
-      assert.throws(() => d.next(), (e: unknown) => e instanceof ProtocolError && e.code === "PROTOCOL" && pattern.test(e.message));
+      assert.throws(
+        () => d.next(),
+        (e: unknown) =>
+          e instanceof ProtocolError && e.code === "PROTOCOL" && pattern.test(e.message),
+      );
     });
   }
 });

@@ -93,7 +93,9 @@ export class FrameDecoder {
     if (version !== FRAME_VERSION) {
       throw this.#error(
         `bad frame version ${hex(version)} (expected ${FRAME_VERSION}); header bytes ` +
-          `${preview(h.subarray(o, o + HEADER_SIZE))}: something other than the multiplexer wrote to the pipe`,
+          `${
+            preview(h.subarray(o, o + HEADER_SIZE))
+          }: something other than the multiplexer wrote to the pipe`,
       );
     }
     if (type > FrameType.GO_AWAY) throw this.#error(`unknown frame type ${type}`);
@@ -115,24 +117,39 @@ export class FrameDecoder {
     if (f.type === FrameType.DATA) {
       const syn = (f.flags & Flag.SYN) !== 0;
       const rst = (f.flags & Flag.RST) !== 0;
-      if (syn && f.flags !== Flag.SYN) throw this.#error(`SYN combined with other flags (${hex(f.flags)})`);
-      if (rst && f.flags !== Flag.RST) throw this.#error(`RST combined with other flags (${hex(f.flags)})`);
+      if (syn && f.flags !== Flag.SYN) {
+        throw this.#error(`SYN combined with other flags (${hex(f.flags)})`);
+      }
+      if (rst && f.flags !== Flag.RST) {
+        throw this.#error(`RST combined with other flags (${hex(f.flags)})`);
+      }
       if ((f.flags & Flag.ACK) !== 0) throw this.#error("ACK on a DATA frame");
       const limit = syn ? MAX_TARGET_BYTES : rst ? 4 + MAX_REASON_BYTES : this.#maxPayload;
       if (f.length > limit) {
-        throw this.#error(`oversized frame: ${name} of ${f.length} bytes on stream ${f.streamId} (limit ${limit})`);
+        throw this.#error(
+          `oversized frame: ${name} of ${f.length} bytes on stream ${f.streamId} (limit ${limit})`,
+        );
       }
-      if (syn && f.length === 0) throw this.#error(`SYN with an empty target on stream ${f.streamId}`);
+      if (syn && f.length === 0) {
+        throw this.#error(`SYN with an empty target on stream ${f.streamId}`);
+      }
     } else if (f.type === FrameType.GO_AWAY) {
       if (f.length > 4 + MAX_REASON_BYTES || f.length < 4) {
-        throw this.#error(`GO_AWAY payload of ${f.length} bytes (must be 4..${4 + MAX_REASON_BYTES})`);
+        throw this.#error(
+          `GO_AWAY payload of ${f.length} bytes (must be 4..${4 + MAX_REASON_BYTES})`,
+        );
       }
     } else if (f.type === FrameType.PING) {
-      if ((f.flags & ~(Flag.SYN | Flag.ACK)) !== 0 || (f.flags & (Flag.SYN | Flag.ACK)) === (Flag.SYN | Flag.ACK) || f.flags === 0) {
+      if (
+        (f.flags & ~(Flag.SYN | Flag.ACK)) !== 0 ||
+        (f.flags & (Flag.SYN | Flag.ACK)) === (Flag.SYN | Flag.ACK) || f.flags === 0
+      ) {
         throw this.#error(`PING needs exactly one of SYN or ACK (flags ${hex(f.flags)})`);
       }
     } else if (f.type === FrameType.WINDOW_UPDATE) {
-      if ((f.flags & ~Flag.ACK) !== 0) throw this.#error(`WINDOW_UPDATE with flags ${hex(f.flags)}`);
+      if ((f.flags & ~Flag.ACK) !== 0) {
+        throw this.#error(`WINDOW_UPDATE with flags ${hex(f.flags)}`);
+      }
       if (f.streamId === 0 && f.flags !== 0) throw this.#error("ACK on the session window");
     }
   }
@@ -185,6 +202,7 @@ function hex(n: number): string {
 /** Hex plus printable text of some bytes, for messages about stray output. */
 export function preview(bytes: Uint8Array): string {
   const hexes = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-  const text = Array.from(bytes, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
+  const text = Array.from(bytes, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : "."))
+    .join("");
   return `${hexes} ("${text}")`;
 }

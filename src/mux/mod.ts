@@ -5,10 +5,10 @@
  *
  * @module
  */
-export { Session, type OpenOptions, type SessionCloseInfo, type SessionStats } from "./session.ts";
+export { type OpenOptions, Session, type SessionCloseInfo, type SessionStats } from "./session.ts";
 export { MuxStream } from "./stream.ts";
 export { IncomingStream } from "./incoming_stream.ts";
 export { defaultSessionOptions, type SessionOptions } from "./options.ts";
-export { compareVersions, PROTOCOL_VERSION, type Preface, type Role } from "./preface.ts";
+export { compareVersions, type Preface, PROTOCOL_VERSION, type Role } from "./preface.ts";
 export { Flag, FrameType, GoAwayCode, ResetCode } from "./frame.ts";
-export { splice, type Duplex, type SpliceOptions, type SpliceResult } from "./splice.ts";
+export { type Duplex, splice, type SpliceOptions, type SpliceResult } from "./splice.ts";

@@ -49,10 +49,15 @@ export interface SessionOptions {
 }
 
 /** {@linkcode SessionOptions} with every default filled in. */
-export type ResolvedSessionOptions = Required<Omit<SessionOptions, "onStream">> & Pick<SessionOptions, "onStream">;
+export type ResolvedSessionOptions =
+  & Required<Omit<SessionOptions, "onStream">>
+  & Pick<SessionOptions, "onStream">;
 
 /** The defaults, as a fresh object. */
-export function defaultSessionOptions(): Omit<ResolvedSessionOptions, "role" | "version" | "onStream"> {
+export function defaultSessionOptions(): Omit<
+  ResolvedSessionOptions,
+  "role" | "version" | "onStream"
+> {
   return {
     capabilities: 0,
     streamWindow: 256 * 1024,
@@ -71,7 +76,9 @@ export function defaultSessionOptions(): Omit<ResolvedSessionOptions, "role" | "
 /** Fill in defaults and check ranges; throws RangeError on a nonsensical option. */
 export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {
   const o = { ...defaultSessionOptions(), ...stripUndefined(options) } as ResolvedSessionOptions;
-  if (o.role !== "client" && o.role !== "server") throw new RangeError(`role must be "client" or "server"`);
+  if (o.role !== "client" && o.role !== "server") {
+    throw new RangeError(`role must be "client" or "server"`);
+  }
   if (!(o.streamWindow >= 1024 && o.streamWindow <= 0x7fff_ffff)) {
     throw new RangeError("streamWindow must be 1 KiB .. 2 GiB");
   }
@@ -81,7 +88,9 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
   if (!(o.maxFramePayload >= 1024 && o.maxFramePayload <= 1024 * 1024)) {
     throw new RangeError("maxFramePayload must be 1 KiB .. 1 MiB");
   }
-  if (!(o.maxWriteBatch >= o.maxFramePayload)) throw new RangeError("maxWriteBatch must be >= maxFramePayload");
+  if (!(o.maxWriteBatch >= o.maxFramePayload)) {
+    throw new RangeError("maxWriteBatch must be >= maxFramePayload");
+  }
   if (!(o.maxStreams >= 1)) throw new RangeError("maxStreams must be >= 1");
   if (!(o.keepaliveMs >= 0)) throw new RangeError("keepaliveMs must be >= 0");
   return o;

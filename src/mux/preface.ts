@@ -78,7 +78,9 @@ export function decodePreface(
       const shown = buf.subarray(0, Math.min(buf.byteLength, 64));
       throw new HandshakeError(
         "BAD_MAGIC",
-        `${names.peer} sent unexpected bytes instead of the wsl2proxy handshake: ${preview(shown)}. ` +
+        `${names.peer} sent unexpected bytes instead of the wsl2proxy handshake: ${
+          preview(shown)
+        }. ` +
           `Something else is writing to the pipe (a runtime warning or a banner printed to stdout?); ` +
           `the pipe must carry only the multiplexer.`,
       );

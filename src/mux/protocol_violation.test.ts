@@ -1,20 +1,32 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Session } from "./mod.ts";
-import { decodeReason, encodeFrame, encodeReason, Flag, FrameType, GoAwayCode, HEADER_SIZE } from "./frame.ts";
+import {
+  decodeReason,
+  encodeFrame,
+  encodeReason,
+  Flag,
+  FrameType,
+  GoAwayCode,
+  HEADER_SIZE,
+} from "./frame.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { encodePreface, PROTOCOL_VERSION } from "./preface.ts";
 import { HandshakeError, ProtocolError } from "../errors.ts";
-import { PIPE_KINDS, type Duplex } from "../../tests/helpers/pipes.ts";
+import { type Duplex, PIPE_KINDS } from "../../tests/helpers/pipes.ts";
 import { echoHandler, within } from "../../tests/helpers/mux.ts";
 
 const PEER = {
-  protocol: PROTOCOL_VERSION, role: "client" as const, capabilities: 0,
-  streamWindow: 256 * 1024, sessionWindow: 64 << 20, version: "1.0.0",
+  protocol: PROTOCOL_VERSION,
+  role: "client" as const,
+  capabilities: 0,
+  streamWindow: 256 * 1024,
+  sessionWindow: 64 << 20,
+  version: "1.0.0",
 };
 
 /** A hand-driven peer: writes raw bytes, and reads frames after skipping the session's preface. */
-async function rawPeer(end: Duplex) {
+function rawPeer(end: Duplex) {
   const writer = end.writable.getWriter();
   const reader = end.readable.getReader();
   let buf = new Uint8Array(0);
@@ -56,17 +68,43 @@ async function rawPeer(end: Duplex) {
 const SYN1 = () => encodeFrame(FrameType.DATA, Flag.SYN, 1, 1, new Uint8Array([0x78]));
 
 const violations: [string, () => Uint8Array[], RegExp][] = [
-  ["an oversized frame", () => [encodeFrame(FrameType.DATA, 0, 1, 70000)], /oversized frame: DATA of 70000 bytes/],
+  [
+    "an oversized frame",
+    () => [encodeFrame(FrameType.DATA, 0, 1, 70000)],
+    /oversized frame: DATA of 70000 bytes/,
+  ],
   ["an unknown frame type", () => [encodeFrame(7 as FrameType, 0, 1, 0)], /unknown frame type 7/],
-  ["a stream id of the wrong parity", () => [encodeFrame(FrameType.DATA, Flag.SYN, 2, 1, new Uint8Array([0x78]))], /opened stream 2 of the wrong parity/],
+  [
+    "a stream id of the wrong parity",
+    () => [encodeFrame(FrameType.DATA, Flag.SYN, 2, 1, new Uint8Array([0x78]))],
+    /opened stream 2 of the wrong parity/,
+  ],
   ["a reused stream id", () => [SYN1(), SYN1()], /stream id 1 reused/],
-  ["DATA on a stream never opened", () => [encodeFrame(FrameType.DATA, 0, 9, 1, new Uint8Array(1))], /frame for stream 9, which was never opened/],
+  [
+    "DATA on a stream never opened",
+    () => [encodeFrame(FrameType.DATA, 0, 9, 1, new Uint8Array(1))],
+    /frame for stream 9, which was never opened/,
+  ],
   ["stream window overflow", () => {
     const chunk = new Uint8Array(64 * 1024);
-    return [SYN1(), ...Array.from({ length: 5 }, () => encodeFrame(FrameType.DATA, 0, 1, chunk.byteLength, chunk))];
+    return [
+      SYN1(),
+      ...Array.from(
+        { length: 5 },
+        () => encodeFrame(FrameType.DATA, 0, 1, chunk.byteLength, chunk),
+      ),
+    ];
   }, /stream window overflow on stream 1: 65536 bytes sent with only 0 of credit/],
-  ["a target that is not UTF-8", () => [encodeFrame(FrameType.DATA, Flag.SYN, 1, 2, new Uint8Array([0xff, 0xfe]))], /not UTF-8/],
-  ["stray text after the handshake", () => [new TextEncoder().encode("panic: oh no\n")], /bad frame version 0x70.*"panic: oh no"/],
+  [
+    "a target that is not UTF-8",
+    () => [encodeFrame(FrameType.DATA, Flag.SYN, 1, 2, new Uint8Array([0xff, 0xfe]))],
+    /not UTF-8/,
+  ],
+  [
+    "stray text after the handshake",
+    () => [new TextEncoder().encode("panic: oh no\n")],
+    /bad frame version 0x70.*"panic: oh no"/,
+  ],
 ];
 
 for (const kind of PIPE_KINDS) {
@@ -74,12 +112,17 @@ for (const kind of PIPE_KINDS) {
     for (const [what, frames, pattern] of violations) {
       test(`protocol violation - ${what} ends the session with GO_AWAY and a reason`, async () => {
         const pipe = await kind.make();
-        const peer = await rawPeer(pipe.a);
+        const peer = rawPeer(pipe.a);
         try {
           peer.write(encodePreface(PEER));
           const session = await Session.connect(pipe.b.readable, pipe.b.writable, {
-            role: "server", version: "1.0.0", keepaliveMs: 0,
-            onStream: (i) => { if (i.target === "x") i.accept(); else echoHandler(i); },
+            role: "server",
+            version: "1.0.0",
+            keepaliveMs: 0,
+            onStream: (i) => {
+              if (i.target === "x") i.accept();
+              else echoHandler(i);
+            },
           });
           for (const f of frames()) peer.write(f);
           const goAway = await within(5000, peer.goAway(), "GO_AWAY");
@@ -101,15 +144,23 @@ for (const kind of PIPE_KINDS) {
       const pipe = await kind.make();
       const w = pipe.a.writable.getWriter();
       try {
-        w.write(new TextEncoder().encode("Warning: Not implemented: process.on SIGWINCH\n")).catch(() => {});
+        w.write(new TextEncoder().encode("Warning: Not implemented: process.on SIGWINCH\n")).catch(
+          () => {},
+        );
         await assert.rejects(
           Session.connect(pipe.b.readable, pipe.b.writable, {
-            role: "server", version: "1.0.0", keepaliveMs: 0, names: { local: "the Windows agent", peer: "the Linux daemon" },
+            role: "server",
+            version: "1.0.0",
+            keepaliveMs: 0,
+            names: { local: "the Windows agent", peer: "the Linux daemon" },
           }),
           (e: unknown) =>
             e instanceof HandshakeError && e.code === "BAD_MAGIC" &&
-            e.message.includes('the Linux daemon sent unexpected bytes instead of the wsl2proxy handshake') &&
-            e.message.includes('"Warning: Not implemented') && e.message.includes("the pipe must carry only the multiplexer"),
+            e.message.includes(
+              "the Linux daemon sent unexpected bytes instead of the wsl2proxy handshake",
+            ) &&
+            e.message.includes('"Warning: Not implemented') &&
+            e.message.includes("the pipe must carry only the multiplexer"),
         );
       } finally {
         w.releaseLock();
@@ -121,10 +172,19 @@ for (const kind of PIPE_KINDS) {
       const pipe = await kind.make();
       const w = pipe.a.writable.getWriter();
       try {
-        w.write(encodePreface({ ...PEER, role: "server", protocol: PROTOCOL_VERSION + 1, version: "9.0.0" })).catch(() => {});
+        w.write(
+          encodePreface({
+            ...PEER,
+            role: "server",
+            protocol: PROTOCOL_VERSION + 1,
+            version: "9.0.0",
+          }),
+        ).catch(() => {});
         await assert.rejects(
           Session.connect(pipe.b.readable, pipe.b.writable, {
-            role: "client", version: "1.0.0", keepaliveMs: 0,
+            role: "client",
+            version: "1.0.0",
+            keepaliveMs: 0,
             names: { local: "the Linux daemon", peer: "the Windows agent" },
             mismatchHint: "Run `wsl2proxy restart` to install the matching agent.",
           }),
@@ -132,7 +192,9 @@ for (const kind of PIPE_KINDS) {
             e instanceof HandshakeError && e.code === "VERSION_MISMATCH" &&
             e.message ===
               `version mismatch: the Linux daemon is wsl2proxy 1.0.0 (protocol ${PROTOCOL_VERSION}) but the Windows agent ` +
-                `is wsl2proxy 9.0.0 (protocol ${PROTOCOL_VERSION + 1}); the Linux daemon is older than the Windows agent. ` +
+                `is wsl2proxy 9.0.0 (protocol ${
+                  PROTOCOL_VERSION + 1
+                }); the Linux daemon is older than the Windows agent. ` +
                 "Run `wsl2proxy restart` to install the matching agent.",
         );
       } finally {
@@ -146,8 +208,14 @@ for (const kind of PIPE_KINDS) {
       try {
         pipe.a.writable.close().catch(() => {});
         await assert.rejects(
-          Session.connect(pipe.b.readable, pipe.b.writable, { role: "server", version: "1.0.0", keepaliveMs: 0 }),
-          (e: unknown) => e instanceof HandshakeError && e.code === "HANDSHAKE_EOF" && /closed the pipe before completing the handshake/.test(e.message),
+          Session.connect(pipe.b.readable, pipe.b.writable, {
+            role: "server",
+            version: "1.0.0",
+            keepaliveMs: 0,
+          }),
+          (e: unknown) =>
+            e instanceof HandshakeError && e.code === "HANDSHAKE_EOF" &&
+            /closed the pipe before completing the handshake/.test(e.message),
         );
       } finally {
         await pipe.dispose();
@@ -158,7 +226,12 @@ for (const kind of PIPE_KINDS) {
       const pipe = await kind.make();
       try {
         await assert.rejects(
-          Session.connect(pipe.b.readable, pipe.b.writable, { role: "server", version: "1.0.0", keepaliveMs: 0, handshakeTimeoutMs: 100 }),
+          Session.connect(pipe.b.readable, pipe.b.writable, {
+            role: "server",
+            version: "1.0.0",
+            keepaliveMs: 0,
+            handshakeTimeoutMs: 100,
+          }),
           (e: unknown) => e instanceof HandshakeError && e.code === "HANDSHAKE_TIMEOUT",
         );
       } finally {
@@ -168,10 +241,14 @@ for (const kind of PIPE_KINDS) {
 
     test("GO_AWAY - a peer's GO_AWAY with an error code ends the session with that reason", async () => {
       const pipe = await kind.make();
-      const peer = await rawPeer(pipe.a);
+      const peer = rawPeer(pipe.a);
       try {
         peer.write(encodePreface(PEER));
-        const session = await Session.connect(pipe.b.readable, pipe.b.writable, { role: "server", version: "1.0.0", keepaliveMs: 0 });
+        const session = await Session.connect(pipe.b.readable, pipe.b.writable, {
+          role: "server",
+          version: "1.0.0",
+          keepaliveMs: 0,
+        });
         const bye = encodeReason(GoAwayCode.INTERNAL_ERROR, "out of memory");
         peer.write(encodeFrame(FrameType.GO_AWAY, 0, 0, bye.byteLength, bye));
         const info = await within(5000, session.closed, "closed");

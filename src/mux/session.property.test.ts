@@ -18,10 +18,17 @@ interface StreamPlan {
 }
 
 const sidePlan = fc.record({
-  chunks: fc.array(fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 300_000 })), { maxLength: 6 }),
+  chunks: fc.array(
+    fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 300_000 })),
+    { maxLength: 6 },
+  ),
   end: fc.constantFrom<"fin" | "reset">("fin", "fin", "fin", "reset"),
 });
-const streamPlan = fc.record({ openerIsClient: fc.boolean(), opener: sidePlan, acceptor: sidePlan });
+const streamPlan = fc.record({
+  openerIsClient: fc.boolean(),
+  opener: sidePlan,
+  acceptor: sidePlan,
+});
 const scenario = fc.record({
   streams: fc.array(streamPlan, { minLength: 1, maxLength: 6 }),
   // The order in which (stream, side) steps are issued: indexes into a pool of pending steps.
@@ -56,17 +63,43 @@ async function run(
   schedule: number[],
   accepted: { set(target: string, h: (i: IncomingStream) => void): void },
 ) {
-  type Side = { stream: Promise<MuxStream>; plan: SidePlan; data: Uint8Array; step: number; offset: number; chain: Promise<void>; ended: boolean };
+  type Side = {
+    stream: Promise<MuxStream>;
+    plan: SidePlan;
+    data: Uint8Array;
+    step: number;
+    offset: number;
+    chain: Promise<void>;
+    ended: boolean;
+  };
   const sides: Side[] = [];
   const reads: Promise<Received>[][] = [];
   plans.forEach((plan, i) => {
     const target = `s${i}`;
     const opener = plan.openerIsClient ? client : server;
-    const acceptorStream = new Promise<MuxStream>((resolve) => accepted.set(target, (inc) => resolve(inc.accept())));
+    const acceptorStream = new Promise<MuxStream>((resolve) =>
+      accepted.set(target, (inc) => resolve(inc.accept()))
+    );
     const openerStream = opener.open(target);
     reads.push([openerStream.then(readSide), acceptorStream.then(readSide)]);
-    sides.push({ stream: openerStream, plan: plan.opener, data: payload(i, true, plan.opener), step: 0, offset: 0, chain: Promise.resolve(), ended: false });
-    sides.push({ stream: acceptorStream, plan: plan.acceptor, data: payload(i, false, plan.acceptor), step: 0, offset: 0, chain: Promise.resolve(), ended: false });
+    sides.push({
+      stream: openerStream,
+      plan: plan.opener,
+      data: payload(i, true, plan.opener),
+      step: 0,
+      offset: 0,
+      chain: Promise.resolve(),
+      ended: false,
+    });
+    sides.push({
+      stream: acceptorStream,
+      plan: plan.acceptor,
+      data: payload(i, false, plan.acceptor),
+      step: 0,
+      offset: 0,
+      chain: Promise.resolve(),
+      ended: false,
+    });
   });
   const stepOnce = (side: Side) => {
     if (side.ended) return;
@@ -110,11 +143,27 @@ async function run(
     for (const [got, sent] of [[atAcceptor, sentByOpener], [atOpener, sentByAcceptor]] as const) {
       if (!anyReset) {
         assert.equal(got.error, null, `stream ${i}: no error without a reset`);
-        assert.deepEqual(got.bytes, sent, `stream ${i}: everything written is delivered exactly once, in order`);
+        assert.deepEqual(
+          got.bytes,
+          sent,
+          `stream ${i}: everything written is delivered exactly once, in order`,
+        );
       } else {
-        assert.deepEqual(got.bytes, sent.subarray(0, got.bytes.byteLength), `stream ${i}: what arrives is a prefix`);
-        if (got.error !== null) assert.ok(got.error instanceof StreamResetError, `stream ${i}: ends with StreamResetError`);
-        else assert.equal(got.bytes.byteLength, sent.byteLength, `stream ${i}: a clean end means all bytes`);
+        assert.deepEqual(
+          got.bytes,
+          sent.subarray(0, got.bytes.byteLength),
+          `stream ${i}: what arrives is a prefix`,
+        );
+        if (got.error !== null) {
+          assert.ok(
+            got.error instanceof StreamResetError,
+            `stream ${i}: ends with StreamResetError`,
+          );
+        } else {assert.equal(
+            got.bytes.byteLength,
+            sent.byteLength,
+            `stream ${i}: a clean end means all bytes`,
+          );}
       }
     }
   });
@@ -135,9 +184,25 @@ for (const kind of PIPE_KINDS) {
         await fc.assert(
           fc.asyncProperty(scenario, async ({ streams, schedule }) => {
             const prefix = `r${round++}-`;
-            const register = { set: (t: string, h: (i: IncomingStream) => void) => accepted.set(prefix + t, h) };
-            await within(60000, run(wrapOpen(p.client, prefix), wrapOpen(p.server, prefix), streams, schedule, register), "scenario");
-            assert.equal(p.client.stats().bufferedIn + p.server.stats().bufferedIn, 0, "all credit returned");
+            const register = {
+              set: (t: string, h: (i: IncomingStream) => void) => accepted.set(prefix + t, h),
+            };
+            await within(
+              60000,
+              run(
+                wrapOpen(p.client, prefix),
+                wrapOpen(p.server, prefix),
+                streams,
+                schedule,
+                register,
+              ),
+              "scenario",
+            );
+            assert.equal(
+              p.client.stats().bufferedIn + p.server.stats().bufferedIn,
+              0,
+              "all credit returned",
+            );
           }),
           { numRuns: 40 },
         );

@@ -1,9 +1,18 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ResetCode, type MuxStream } from "./mod.ts";
+import { ResetCode } from "./mod.ts";
 import { SessionClosedError, StreamResetError } from "../errors.ts";
 import { PIPE_KINDS } from "../../tests/helpers/pipes.ts";
-import { acceptQueue, concat, echoHandler, pattern, readAll, sessionPair, within, writeAll } from "../../tests/helpers/mux.ts";
+import {
+  acceptQueue,
+  concat,
+  echoHandler,
+  pattern,
+  readAll,
+  sessionPair,
+  within,
+  writeAll,
+} from "../../tests/helpers/mux.ts";
 
 for (const kind of PIPE_KINDS) {
   describe(`mux session over ${kind.name}`, () => {
@@ -38,7 +47,12 @@ for (const kind of PIPE_KINDS) {
 
     test("incoming stream - carries the opener's target", async () => {
       const targets: string[] = [];
-      const p = await sessionPair(kind, { onStream: (i) => { targets.push(i.target); echoHandler(i); } });
+      const p = await sessionPair(kind, {
+        onStream: (i) => {
+          targets.push(i.target);
+          echoHandler(i);
+        },
+      });
       try {
         const s = await p.client.open("unix://C:/Users/me/ü.sock");
         await s.writable.close();
@@ -70,11 +84,17 @@ for (const kind of PIPE_KINDS) {
     });
 
     test("reject - open() fails with the far side's code and reason", async () => {
-      const p = await sessionPair(kind, { onStream: (i) => i.reject(ResetCode.NOT_FOUND, "pipe not found") });
+      const p = await sessionPair(kind, {
+        onStream: (i) => i.reject(ResetCode.NOT_FOUND, "pipe not found"),
+      });
       try {
-        await assert.rejects(p.client.open("pipe://./pipe/nope"), (e: unknown) =>
-          e instanceof StreamResetError && e.resetCode === ResetCode.NOT_FOUND && e.message === "pipe not found" &&
-          e.remote);
+        await assert.rejects(
+          p.client.open("pipe://./pipe/nope"),
+          (e: unknown) =>
+            e instanceof StreamResetError && e.resetCode === ResetCode.NOT_FOUND &&
+            e.message === "pipe not found" &&
+            e.remote,
+        );
         assert.equal(p.client.stats().openStreams, 0);
       } finally {
         await p.dispose();
@@ -84,19 +104,27 @@ for (const kind of PIPE_KINDS) {
     test("no handler - every stream is refused", async () => {
       const p = await sessionPair(kind);
       try {
-        await assert.rejects(p.client.open("x"), (e: unknown) =>
-          e instanceof StreamResetError && e.resetCode === ResetCode.REFUSED);
+        await assert.rejects(
+          p.client.open("x"),
+          (e: unknown) => e instanceof StreamResetError && e.resetCode === ResetCode.REFUSED,
+        );
       } finally {
         await p.dispose();
       }
     });
 
     test("reset - the peer's reads fail with StreamResetError carrying code and reason", async () => {
-      const p = await sessionPair(kind, { onStream: (i) => i.accept().reset(ResetCode.INTERNAL, "boom") });
+      const p = await sessionPair(kind, {
+        onStream: (i) => i.accept().reset(ResetCode.INTERNAL, "boom"),
+      });
       try {
         const s = await p.client.open("x");
-        await assert.rejects(readAll(s.readable), (e: unknown) =>
-          e instanceof StreamResetError && e.resetCode === ResetCode.INTERNAL && e.message === "boom");
+        await assert.rejects(
+          readAll(s.readable),
+          (e: unknown) =>
+            e instanceof StreamResetError && e.resetCode === ResetCode.INTERNAL &&
+            e.message === "boom",
+        );
         await assert.rejects(writeAll(s.writable, new Uint8Array(10)), StreamResetError);
       } finally {
         await p.dispose();
@@ -144,10 +172,18 @@ for (const kind of PIPE_KINDS) {
         // Meanwhile another stream moves 4 MiB.
         const b = await p.client.open("echo");
         const data = pattern(4 << 20, 3);
-        const [, got] = await within(30000, Promise.all([writeAll(b.writable, data), readAll(b.readable)]), "other stream");
+        const [, got] = await within(
+          30000,
+          Promise.all([writeAll(b.writable, data), readAll(b.readable)]),
+          "other stream",
+        );
         assert.deepEqual(got, data);
         // Now read the stalled stream from both ends; everything completes.
-        const [ra, rb] = await within(30000, Promise.all([readAll(a.readable), readAll(stalled.readable), w1, w2]), "unstall");
+        const [ra, rb] = await within(
+          30000,
+          Promise.all([readAll(a.readable), readAll(stalled.readable), w1, w2]),
+          "unstall",
+        );
         assert.deepEqual(ra, big);
         assert.deepEqual(rb, big);
       } finally {
@@ -160,7 +196,10 @@ for (const kind of PIPE_KINDS) {
       const p = await sessionPair(kind, {
         onStream: (i) => {
           const s = i.accept();
-          serverDone = Promise.all([readAll(s.readable), writeAll(s.writable, pattern(8 << 20, 11))]).then(([r]) => r);
+          serverDone = Promise.all([
+            readAll(s.readable),
+            writeAll(s.writable, pattern(8 << 20, 11)),
+          ]).then(([r]) => r);
         },
       });
       try {
@@ -169,7 +208,12 @@ for (const kind of PIPE_KINDS) {
         const serverPings = Promise.all(Array.from({ length: 10 }, () => p.server.ping()));
         const [, got, rtts, rtts2] = await within(
           60000,
-          Promise.all([writeAll(s.writable, pattern(8 << 20, 5)), readAll(s.readable), pings, serverPings]),
+          Promise.all([
+            writeAll(s.writable, pattern(8 << 20, 5)),
+            readAll(s.readable),
+            pings,
+            serverPings,
+          ]),
           "bidirectional transfer",
         );
         assert.deepEqual(got, pattern(8 << 20, 11));
@@ -198,10 +242,20 @@ for (const kind of PIPE_KINDS) {
         })();
         const b = await p.client.open("echo");
         const data = pattern(4 << 20, 9);
-        const [, got] = await within(30000, Promise.all([writeAll(b.writable, data), readAll(b.readable)]), "echo");
+        const [, got] = await within(
+          30000,
+          Promise.all([writeAll(b.writable, data), readAll(b.readable)]),
+          "echo",
+        );
         assert.deepEqual(got, data);
-        assert.ok(unread.buffered <= window, `unread stream buffers ${unread.buffered} > ${window}`);
-        assert.ok(p.server.stats().bufferedIn <= window, `session buffers ${p.server.stats().bufferedIn}`);
+        assert.ok(
+          unread.buffered <= window,
+          `unread stream buffers ${unread.buffered} > ${window}`,
+        );
+        assert.ok(
+          p.server.stats().bufferedIn <= window,
+          `session buffers ${p.server.stats().bufferedIn}`,
+        );
         assert.ok(written <= window + 64 * 1024, `writer got ahead by ${written} bytes`);
         // Draining the slow stream releases the writer.
         const drained = readAll(unread.readable);
@@ -246,7 +300,9 @@ for (const kind of PIPE_KINDS) {
     });
 
     test("churn - 100,000 streams opened and closed leave every table and timer empty", async () => {
-      const p = await sessionPair(kind, { onStream: echoHandler, keepaliveMs: 60000 }, { keepaliveMs: 60000 });
+      const p = await sessionPair(kind, { onStream: echoHandler, keepaliveMs: 60000 }, {
+        keepaliveMs: 60000,
+      });
       try {
         const one = new Uint8Array([42]);
         const batch = 200;
@@ -264,7 +320,13 @@ for (const kind of PIPE_KINDS) {
         for (const side of [p.client, p.server]) {
           const t = side._internals();
           assert.deepEqual({ ...t, keepaliveTimers: 0 }, {
-            streams: 0, opening: 0, pings: 0, creditDue: 0, ready: 0, control: 0, keepaliveTimers: 0,
+            streams: 0,
+            opening: 0,
+            pings: 0,
+            creditDue: 0,
+            ready: 0,
+            control: 0,
+            keepaliveTimers: 0,
           });
         }
         assert.equal(p.client.stats().totalStreams, 100000);

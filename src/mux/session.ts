@@ -10,12 +10,27 @@
  * @module
  */
 import { ProtocolError, SessionClosedError, StreamResetError } from "../errors.ts";
-import { decodeReason, encodeFrame, encodeReason, Flag, FrameType, GoAwayCode, HEADER_SIZE, MAX_WINDOW, ResetCode, writeHeader } from "./frame.ts";
+import {
+  decodeReason,
+  encodeFrame,
+  encodeReason,
+  Flag,
+  FrameType,
+  GoAwayCode,
+  HEADER_SIZE,
+  MAX_WINDOW,
+  ResetCode,
+  writeHeader,
+} from "./frame.ts";
 import type { Frame } from "./frame.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { handshake } from "./handshake.ts";
 import { IncomingStream } from "./incoming_stream.ts";
-import { type ResolvedSessionOptions, resolveSessionOptions, type SessionOptions } from "./options.ts";
+import {
+  type ResolvedSessionOptions,
+  resolveSessionOptions,
+  type SessionOptions,
+} from "./options.ts";
 import { type Preface, PROTOCOL_VERSION } from "./preface.ts";
 import { MuxStream, type StreamHost } from "./stream.ts";
 
@@ -75,7 +90,10 @@ export class Session implements StreamHost {
   readonly #decoder: FrameDecoder;
   readonly #streams = new Map<number, MuxStream>();
   readonly #opening = new Map<number, PendingOpen>();
-  readonly #pings = new Map<number, { start: number; resolve: (ms: number) => void; reject: (e: Error) => void }>();
+  readonly #pings = new Map<
+    number,
+    { start: number; resolve: (ms: number) => void; reject: (e: Error) => void }
+  >();
   #resolveClosed!: (info: SessionCloseInfo) => void;
   #closeInfo: SessionCloseInfo | null = null;
 
@@ -96,7 +114,14 @@ export class Session implements StreamHost {
   #ready: MuxStream[] = [];
   #wakeup: (() => void) | null = null;
   #stats: SessionStats = {
-    openStreams: 0, totalStreams: 0, bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, bufferedIn: 0, rttMs: null,
+    openStreams: 0,
+    totalStreams: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    framesIn: 0,
+    framesOut: 0,
+    bufferedIn: 0,
+    rttMs: null,
   };
 
   /**
@@ -120,7 +145,14 @@ export class Session implements StreamHost {
       version: o.version,
     };
     try {
-      const { peer, leftover } = await handshake(reader, writer, local, o.names, o.mismatchHint, o.handshakeTimeoutMs);
+      const { peer, leftover } = await handshake(
+        reader,
+        writer,
+        local,
+        o.names,
+        o.mismatchHint,
+        o.handshakeTimeoutMs,
+      );
       return new Session(o, reader, writer, peer, leftover);
     } catch (e) {
       reader.cancel().catch(() => {});
@@ -187,13 +219,17 @@ export class Session implements StreamHost {
    * @throws {SessionClosedError} when the session ends first.
    */
   open(target: string, options: OpenOptions = {}): Promise<MuxStream> {
-    if (this.#closeInfo) return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
+    if (this.#closeInfo) {
+      return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
+    }
     const bytes = new TextEncoder().encode(target);
     if (bytes.byteLength === 0 || bytes.byteLength > 4096) {
       return Promise.reject(new RangeError("target must be 1..4096 bytes of UTF-8"));
     }
     if (this.#streams.size >= this.#o.maxStreams) {
-      return Promise.reject(new StreamResetError(ResetCode.REFUSED, "too many open streams", false));
+      return Promise.reject(
+        new StreamResetError(ResetCode.REFUSED, "too many open streams", false),
+      );
     }
     const id = this.#nextId;
     this.#nextId += 2;
@@ -218,8 +254,12 @@ export class Session implements StreamHost {
 
   /** Send a PING and resolve with the round-trip time in ms. */
   ping(): Promise<number> {
-    if (this.#closeInfo) return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
-    if (this.#pings.size >= MAX_PINGS_IN_FLIGHT) return Promise.reject(new RangeError("too many pings in flight"));
+    if (this.#closeInfo) {
+      return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
+    }
+    if (this.#pings.size >= MAX_PINGS_IN_FLIGHT) {
+      return Promise.reject(new RangeError("too many pings in flight"));
+    }
     const value = this.#nextPing;
     this.#nextPing = (this.#nextPing + 1) >>> 0 || 1;
     return new Promise((resolve, reject) => {
@@ -251,10 +291,17 @@ export class Session implements StreamHost {
       }
     } catch (e) {
       if (e instanceof ProtocolError) {
-        this.#end({ reason: e.message, error: e, remote: false }, { code: GoAwayCode.PROTOCOL_ERROR, reason: e.message });
+        this.#end({ reason: e.message, error: e, remote: false }, {
+          code: GoAwayCode.PROTOCOL_ERROR,
+          reason: e.message,
+        });
       } else if (!this.#closeInfo) {
         const error = e instanceof Error ? e : new Error(String(e));
-        this.#end({ reason: `reading from ${this.#o.names.peer} failed: ${error.message}`, error, remote: true });
+        this.#end({
+          reason: `reading from ${this.#o.names.peer} failed: ${error.message}`,
+          error,
+          remote: true,
+        });
       }
     }
   }
@@ -295,7 +342,9 @@ export class Session implements StreamHost {
     }
     const n = f.payload.byteLength;
     if (n > this.#recvAvail) {
-      throw new ProtocolError(`session window overflow: ${n} bytes sent with only ${this.#recvAvail} of credit`);
+      throw new ProtocolError(
+        `session window overflow: ${n} bytes sent with only ${this.#recvAvail} of credit`,
+      );
     }
     this.#recvAvail -= n;
     this.#stats.bytesIn += n;
@@ -304,7 +353,9 @@ export class Session implements StreamHost {
       this.#returnSessionCredit(n); // late data for a stream we already dropped
       return;
     }
-    if (!stream._established) throw new ProtocolError(`DATA on stream ${f.streamId} before it was accepted`);
+    if (!stream._established) {
+      throw new ProtocolError(`DATA on stream ${f.streamId} before it was accepted`);
+    }
     if (stream._remoteDone) {
       if (stream.error) return this.#returnSessionCredit(n); // we reset it; data was in flight
       throw new ProtocolError(`DATA on stream ${f.streamId} after its FIN`);
@@ -327,7 +378,9 @@ export class Session implements StreamHost {
         `${this.#o.names.peer} opened stream ${id} of the wrong parity (the Linux side opens odd ids, the Windows side even)`,
       );
     }
-    if (id <= this.#lastPeerId) throw new ProtocolError(`stream id ${id} reused (ids must increase)`);
+    if (id <= this.#lastPeerId) {
+      throw new ProtocolError(`stream id ${id} reused (ids must increase)`);
+    }
     this.#lastPeerId = id;
     let target: string;
     try {
@@ -345,13 +398,18 @@ export class Session implements StreamHost {
     try {
       handler(new IncomingStream(this, stream));
     } catch (e) {
-      stream.reset(ResetCode.INTERNAL, `stream handler failed: ${e instanceof Error ? e.message : e}`);
+      stream.reset(
+        ResetCode.INTERNAL,
+        `stream handler failed: ${e instanceof Error ? e.message : e}`,
+      );
     }
   }
 
   #onWindowUpdate(f: Frame): void {
     if (f.streamId === 0) {
-      if (this.#sendWindow + f.length > 0xffff_ffff) throw new ProtocolError("session send window overflow");
+      if (this.#sendWindow + f.length > 0xffff_ffff) {
+        throw new ProtocolError("session send window overflow");
+      }
       this.#sendWindow += f.length;
       if (this.#ready.length) this.#wake();
       return;
@@ -366,7 +424,9 @@ export class Session implements StreamHost {
       pending.resolve(stream);
     }
     if (f.length > 0) {
-      if (stream._sendWindow + f.length > MAX_WINDOW) throw new ProtocolError(`window overflow on stream ${f.streamId}`);
+      if (stream._sendWindow + f.length > MAX_WINDOW) {
+        throw new ProtocolError(`window overflow on stream ${f.streamId}`);
+      }
       stream._sendWindow += f.length;
       if (stream._canSend()) this._wantsSend(stream);
     }
@@ -485,7 +545,11 @@ export class Session implements StreamHost {
       }
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
-      this.#end({ reason: `writing to ${this.#o.names.peer} failed: ${error.message}`, error, remote: true });
+      this.#end({
+        reason: `writing to ${this.#o.names.peer} failed: ${error.message}`,
+        error,
+        remote: true,
+      });
     }
   }
 
@@ -556,7 +620,9 @@ export class Session implements StreamHost {
     this.#keepalive = undefined;
     const cause = info.error ?? new SessionClosedError(`session closed: ${info.reason}`);
     const payload = goAway ? encodeReason(goAway.code, goAway.reason) : null;
-    const farewell = payload ? encodeFrame(FrameType.GO_AWAY, 0, 0, payload.byteLength, payload) : null;
+    const farewell = payload
+      ? encodeFrame(FrameType.GO_AWAY, 0, 0, payload.byteLength, payload)
+      : null;
     this.#control = [];
     for (const p of this.#opening.values()) p.reject(cause);
     this.#opening.clear();
@@ -574,7 +640,9 @@ export class Session implements StreamHost {
   /** Flush GO_AWAY (queued behind any write in flight) and close; abort if the pipe stays blocked. */
   async #shutdownOutput(farewell: Uint8Array | null): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), this.#o.closeTimeoutMs)));
+    const timeout = new Promise<"timeout">((
+      r,
+    ) => (timer = setTimeout(() => r("timeout"), this.#o.closeTimeoutMs)));
     try {
       const flush = (async () => {
         if (farewell) await this.#writer.write(farewell);
@@ -582,7 +650,9 @@ export class Session implements StreamHost {
       })();
       flush.catch(() => {});
       // An abort waits for a write in flight, which a frozen peer never finishes: don't await it.
-      if ((await Promise.race([flush, timeout])) === "timeout") this.#writer.abort().catch(() => {});
+      if ((await Promise.race([flush, timeout])) === "timeout") {
+        this.#writer.abort().catch(() => {});
+      }
     } catch {
       this.#writer.abort().catch(() => {});
     } finally {

@@ -34,7 +34,11 @@ export interface SpliceOptions {
 }
 
 /** Copy both ways until both directions have ended. Never rejects. */
-export async function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promise<SpliceResult> {
+export async function splice(
+  a: Duplex,
+  b: Duplex,
+  options: SpliceOptions = {},
+): Promise<SpliceResult> {
   const result: SpliceResult = { aToB: 0, bToA: 0, error: null };
   const ends = [
     { reader: a.readable.getReader(), writer: b.writable.getWriter(), dir: "aToB" as const },

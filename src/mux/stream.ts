@@ -168,7 +168,9 @@ export class MuxStream {
   /** The session ended. Data already complete (peer FIN seen) stays readable. @internal */
   _sessionEnded(cause: Error): void {
     if (this.#finished) return;
-    const error = cause instanceof SessionClosedError ? cause : new SessionClosedError(cause.message, { cause });
+    const error = cause instanceof SessionClosedError
+      ? cause
+      : new SessionClosedError(cause.message, { cause });
     if (this.#remoteFin) {
       this.#failWrite(error);
       this.#error = error;

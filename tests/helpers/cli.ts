@@ -17,7 +17,10 @@ import type { DaemonStatus } from "../../src/daemon/daemon.ts";
 import { getRuntime } from "../../src/runtime/mod.ts";
 
 /** Absolute path of main.ts. */
-export const MAIN = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../../main.ts");
+export const MAIN = resolve(
+  import.meta.dirname ?? new URL(".", import.meta.url).pathname,
+  "../../main.ts",
+);
 
 /** argv prefix that runs wsl2proxy: a compiled binary, or this runtime on main.ts. */
 export function wsl2proxyArgv(): string[] {
@@ -65,13 +68,20 @@ export class Sandbox {
       `log_level: debug\nruntime_dir: ${JSON.stringify(this.runtimeDir)}\n` +
         `agent:\n  command: ${agentCommandYaml()}\n` +
         `sockets:\n` +
-        sockets.map((s) => `  - env_name: ${s.env}\n    linux_addr: ${JSON.stringify(s.linux)}\n    windows_addr: ${JSON.stringify(s.windows)}\n`).join("") +
+        sockets.map((s) =>
+          `  - env_name: ${s.env}\n    linux_addr: ${JSON.stringify(s.linux)}\n    windows_addr: ${
+            JSON.stringify(s.windows)
+          }\n`
+        ).join("") +
         extra,
     );
   }
 
   /** Run `wsl2proxy ...args` in this sandbox. */
-  cli(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ProcessResult> {
+  cli(
+    args: string[],
+    options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<ProcessResult> {
     return runProcess([...wsl2proxyArgv(), ...args], {
       env: { ...this.env, ...options.env },
       input: new Uint8Array(0),
@@ -81,12 +91,21 @@ export class Sandbox {
 
   /** Send a control request to this sandbox's daemon (null if none is running). */
   control<T = DaemonStatus>(request: ControlRequest, timeoutMs = 30_000): Promise<T | null> {
-    return controlRequest<T>(getRuntime(), join(this.runtimeDir, "control.sock"), request, timeoutMs);
+    return controlRequest<T>(
+      getRuntime(),
+      join(this.runtimeDir, "control.sock"),
+      request,
+      timeoutMs,
+    );
   }
 
   /** The status once an agent other than `exceptPid` is connected; fails if none comes. */
   async waitAgent(exceptPid?: number, timeoutMs = 20_000): Promise<DaemonStatus> {
-    const s = await this.control<DaemonStatus | { ok: false; error: string }>({ op: "wait-agent", exceptPid, timeoutMs }, timeoutMs + 5000);
+    const s = await this.control<DaemonStatus | { ok: false; error: string }>({
+      op: "wait-agent",
+      exceptPid,
+      timeoutMs,
+    }, timeoutMs + 5000);
     if (!s || s.ok === false) throw new Error(`agent did not come up: ${JSON.stringify(s)}`);
     return s;
   }

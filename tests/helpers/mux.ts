@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { type IncomingStream, type MuxStream, Session, type SessionOptions } from "../../src/mux/mod.ts";
+import {
+  type IncomingStream,
+  type MuxStream,
+  Session,
+  type SessionOptions,
+} from "../../src/mux/mod.ts";
 import type { PipeKind } from "./pipes.ts";
 
 /** A connected client/server session pair over one pipe. */
@@ -22,8 +27,18 @@ export async function sessionPair(
 ): Promise<SessionPair> {
   const p = await kind.make();
   const [c, s] = await Promise.all([
-    Session.connect(p.a.readable, p.a.writable, { role: "client", version: "1.0.0", keepaliveMs: 0, ...client }),
-    Session.connect(p.b.readable, p.b.writable, { role: "server", version: "1.0.0", keepaliveMs: 0, ...server }),
+    Session.connect(p.a.readable, p.a.writable, {
+      role: "client",
+      version: "1.0.0",
+      keepaliveMs: 0,
+      ...client,
+    }),
+    Session.connect(p.b.readable, p.b.writable, {
+      role: "server",
+      version: "1.0.0",
+      keepaliveMs: 0,
+      ...server,
+    }),
   ]);
   return {
     client: c,

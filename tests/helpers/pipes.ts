@@ -38,7 +38,12 @@ export function memoryPair(): Promise<PipePair> {
     a: { readable: ba.readable, writable: ab.writable },
     b: { readable: ab.readable, writable: ba.writable },
     dispose: async () => {
-      await Promise.allSettled([ab.writable.abort(), ba.writable.abort(), ab.readable.cancel(), ba.readable.cancel()]);
+      await Promise.allSettled([
+        ab.writable.abort(),
+        ba.writable.abort(),
+        ab.readable.cancel(),
+        ba.readable.cancel(),
+      ]);
     },
   });
 }
