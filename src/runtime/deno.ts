@@ -36,6 +36,7 @@ import { isProcessAlive, signalPid } from "./signal_pid.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
 import { bindError } from "./unix_socket_file.ts";
+import { connectWinAfUnix } from "./win_afunix_deno.ts";
 
 /** The Deno implementation of {@linkcode Runtime}. */
 export class DenoRuntime implements Runtime {
@@ -66,8 +67,10 @@ export class DenoRuntime implements Runtime {
     }
   }
 
-  /** Connect to a Unix socket. */
+  /** Connect to a Unix socket (on Windows, an AF_UNIX socket through `win_afunix_deno.ts`). */
   async connectUnix(path: string): Promise<Conn> {
+    // Deno has no Windows AF_UNIX transport; ws2_32 through FFI fills the gap.
+    if (Deno.build.os === "windows") return await connectWinAfUnix(path);
     return new DenoConn(await Deno.connect({ transport: "unix", path }));
   }
 
