@@ -9,7 +9,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { Logger } from "../log/logger.ts";
+import { Session } from "../mux/mod.ts";
 import type { Conn, Listener, Runtime } from "../runtime/types.ts";
+import { memoryPair } from "../../tests/helpers/pipes.ts";
+import { within } from "../../tests/helpers/mux.ts";
+import { runAgent } from "./run_agent.ts";
 
 /** True when this Windows is Wine (whose Winsock has no AF_UNIX). */
 export function underWine(): boolean {
@@ -32,6 +37,11 @@ export const REAL_WINDOWS_ONLY: string | false = WINDOWS_ONLY ||
 export const POSIX_ONLY: string | false = process.platform === "win32"
   ? "POSIX socket paths are refused on Windows (dial_windows.test.ts covers AF_UNIX there)"
   : false;
+
+/** ` (skipped: why)` when `skip` holds a reason, so runners that hide skip reasons still show it in the name. */
+export function skipNote(skip: string | false): string {
+  return skip ? ` (skipped: ${skip})` : "";
+}
 
 /** A fresh private temp directory, removed by `dispose()`. */
 export async function tempDir(): Promise<{ path: string; dispose: () => Promise<void> }> {
@@ -167,4 +177,35 @@ export function cuttable(source: ReadableStream<Uint8Array>): {
 export function logLines(): { lines: string[]; sink: (line: string) => void } {
   const lines: string[] = [];
   return { lines, sink: (line) => lines.push(line) };
+}
+
+/** An agent running in-process over an in-memory pipe, and a client session (the daemon's role) on the other end. */
+export async function startAgent(rt: Runtime) {
+  const pair = await memoryPair();
+  const { lines, sink } = logLines();
+  const stdin = cuttable(pair.b.readable);
+  const exit = runAgent({
+    runtime: rt,
+    log: new Logger({ level: "debug", sinks: [sink], component: "agent" }),
+    version: "1.0.0",
+    stdio: { readable: stdin.readable, writable: pair.b.writable },
+    sessionOptions: { keepaliveMs: 0 },
+  });
+  const client = await Session.connect(pair.a.readable, pair.a.writable, {
+    role: "client",
+    version: "1.0.0",
+    keepaliveMs: 0,
+  });
+  return {
+    client,
+    exit,
+    lines,
+    /** End the agent's stdin, as the daemon closing the pipe would. */
+    cutStdin: stdin.cut,
+    dispose: async () => {
+      await client.close();
+      await within(10_000, exit, "agent exit");
+      await pair.dispose();
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { DialError } from "../errors.ts";
 import { ResetCode } from "../mux/mod.ts";
 import { getRuntime } from "../runtime/mod.ts";
 import { concat, pattern, readAll, writeAll } from "../../tests/helpers/mux.ts";
-import { closedTcpPort, POSIX_ONLY, targetServer, tempDir } from "./_test_util.ts";
+import { closedTcpPort, POSIX_ONLY, skipNote, targetServer, tempDir } from "./_test_util.ts";
 import { dial } from "./dial.ts";
 
 const rt = getRuntime();
@@ -36,39 +36,53 @@ async function rejectsWith(
 
 describe("dial", () => {
   for (const transport of ["tcp", "unix"] as const) {
-    test(`dial - a ${transport} target echoes 1 MiB byte-exact through a real listener`, {
-      skip: transport === "unix" ? POSIX_ONLY : false,
-    }, async () => {
-      const server = await targetServer(rt, transport);
+    const skip = transport === "unix" ? POSIX_ONLY : false;
+    test(
+      `dial - a ${transport} target echoes 1 MiB byte-exact through a real listener${
+        skipNote(skip)
+      }`,
+      {
+        skip,
+      },
+      async () => {
+        const server = await targetServer(rt, transport);
+        try {
+          const conn = await dial(rt, addr(server.url));
+          const data = pattern(1 << 20, 5);
+          const [, got] = await Promise.all([
+            writeAll(conn.writable, data),
+            readAll(conn.readable),
+          ]);
+          assert.deepEqual(got, data);
+          conn.close();
+          await conn.closed;
+        } finally {
+          await server.dispose();
+        }
+      },
+    );
+  }
+
+  test(
+    `dial - a half-closed unix connection still receives the target's reply${skipNote(POSIX_ONLY)}`,
+    {
+      skip: POSIX_ONLY,
+    },
+    async () => {
+      const server = await targetServer(rt, "unix", "reply-after-eof");
       try {
         const conn = await dial(rt, addr(server.url));
-        const data = pattern(1 << 20, 5);
-        const [, got] = await Promise.all([writeAll(conn.writable, data), readAll(conn.readable)]);
-        assert.deepEqual(got, data);
+        await writeAll(conn.writable, new TextEncoder().encode("ping"));
+        assert.equal(new TextDecoder().decode(await readAll(conn.readable)), "got:ping");
         conn.close();
-        await conn.closed;
       } finally {
         await server.dispose();
       }
-    });
-  }
-
-  test("dial - a half-closed unix connection still receives the target's reply", {
-    skip: POSIX_ONLY,
-  }, async () => {
-    const server = await targetServer(rt, "unix", "reply-after-eof");
-    try {
-      const conn = await dial(rt, addr(server.url));
-      await writeAll(conn.writable, new TextEncoder().encode("ping"));
-      assert.equal(new TextDecoder().decode(await readAll(conn.readable)), "got:ping");
-      conn.close();
-    } finally {
-      await server.dispose();
-    }
-  });
+    },
+  );
 
   test(
-    "dial - a missing socket file is NOT_FOUND with the exact reason",
+    `dial - a missing socket file is NOT_FOUND with the exact reason${skipNote(POSIX_ONLY)}`,
     { skip: POSIX_ONLY },
     async () => {
       const dir = await tempDir();
@@ -92,7 +106,7 @@ describe("dial", () => {
   );
 
   test(
-    "dial - a file that is not a listening socket is CONNECTION_REFUSED",
+    `dial - a file that is not a listening socket is CONNECTION_REFUSED${skipNote(POSIX_ONLY)}`,
     { skip: POSIX_ONLY },
     async () => {
       const dir = await tempDir();
@@ -135,13 +149,17 @@ describe("dial", () => {
     }
   });
 
-  test("dial - a named pipe off Windows is BAD_TARGET", { skip: POSIX_ONLY }, async () => {
-    await rejectsWith(
-      dial(rt, addr("pipe://./pipe/openssh-ssh-agent")),
-      ResetCode.BAD_TARGET,
-      `named pipes exist only on Windows, not on ${rt.os}: \\\\.\\pipe\\openssh-ssh-agent`,
-    );
-  });
+  test(
+    `dial - a named pipe off Windows is BAD_TARGET${skipNote(POSIX_ONLY)}`,
+    { skip: POSIX_ONLY },
+    async () => {
+      await rejectsWith(
+        dial(rt, addr("pipe://./pipe/openssh-ssh-agent")),
+        ResetCode.BAD_TARGET,
+        `named pipes exist only on Windows, not on ${rt.os}: \\\\.\\pipe\\openssh-ssh-agent`,
+      );
+    },
+  );
 
   test("dial - an unknown target kind is BAD_TARGET", async () => {
     const bogus = { kind: "udp", url: "udp://x:1" } as unknown as WindowsAddr;

@@ -3,16 +3,17 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { StreamResetError } from "../errors.ts";
 import { Logger } from "../log/logger.ts";
-import { ResetCode, Session } from "../mux/mod.ts";
+import { ResetCode } from "../mux/mod.ts";
 import { encodePreface, PROTOCOL_VERSION } from "../mux/preface.ts";
 import { getRuntime } from "../runtime/mod.ts";
 import { memoryPair } from "../../tests/helpers/pipes.ts";
 import { pattern, readAll, within, writeAll } from "../../tests/helpers/mux.ts";
 import {
   closedTcpPort,
-  cuttable,
   logLines,
   POSIX_ONLY,
+  skipNote,
+  startAgent,
   targetServer,
   tempDir,
 } from "./_test_util.ts";
@@ -20,37 +21,6 @@ import { type AgentExit, AgentExitCode, runAgent } from "./run_agent.ts";
 
 const rt = getRuntime();
 const utf8 = new TextEncoder();
-
-/** An agent running in-process over an in-memory pipe, and a client session (the daemon's role) on the other end. */
-async function startAgent() {
-  const pair = await memoryPair();
-  const { lines, sink } = logLines();
-  const stdin = cuttable(pair.b.readable);
-  const exit = runAgent({
-    runtime: rt,
-    log: new Logger({ level: "debug", sinks: [sink], component: "agent" }),
-    version: "1.0.0",
-    stdio: { readable: stdin.readable, writable: pair.b.writable },
-    sessionOptions: { keepaliveMs: 0 },
-  });
-  const client = await Session.connect(pair.a.readable, pair.a.writable, {
-    role: "client",
-    version: "1.0.0",
-    keepaliveMs: 0,
-  });
-  return {
-    client,
-    exit,
-    lines,
-    /** End the agent's stdin, as the daemon closing the pipe would. */
-    cutStdin: stdin.cut,
-    dispose: async () => {
-      await client.close();
-      await within(10_000, exit, "agent exit");
-      await pair.dispose();
-    },
-  };
-}
 
 /** Feed `bytes` to a fresh agent's stdin instead of a client preface, and return how it exits. */
 async function agentFedWith(bytes: Uint8Array): Promise<{ exit: AgentExit; lines: string[] }> {
@@ -77,7 +47,7 @@ describe("runAgent", () => {
   test("runAgent - echoes 4 MiB byte-exact through tcp:// and unix:/// targets at once", async () => {
     const transports = POSIX_ONLY ? ["tcp"] as const : ["tcp", "unix"] as const;
     const servers = await Promise.all(transports.map((t) => targetServer(rt, t)));
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       await Promise.all(servers.map(async (server, i) => {
         const s = await agent.client.open(server.url);
@@ -98,7 +68,7 @@ describe("runAgent", () => {
 
   test("runAgent - half-close: the client's FIN reaches the target, which replies after EOF", async () => {
     const server = await targetServer(rt, "tcp", "reply-after-eof");
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       const s = await agent.client.open(server.url);
       await writeAll(s.writable, utf8.encode("hello")); // ends with FIN
@@ -111,11 +81,11 @@ describe("runAgent", () => {
   });
 
   test(
-    "runAgent - a missing unix target rejects open() with the dial reason",
+    `runAgent - a missing unix target rejects open() with the dial reason${skipNote(POSIX_ONLY)}`,
     { skip: POSIX_ONLY },
     async () => {
       const dir = await tempDir();
-      const agent = await startAgent();
+      const agent = await startAgent(rt);
       try {
         const path = join(dir.path, "missing.sock");
         await assert.rejects(agent.client.open(`unix://${path}`), (e: unknown) => {
@@ -137,7 +107,7 @@ describe("runAgent", () => {
 
   test("runAgent - a refused tcp target rejects open() with the dial reason", async () => {
     const port = await closedTcpPort(rt);
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       await assert.rejects(agent.client.open(`tcp://127.0.0.1:${port}`), (e: unknown) => {
         assert.ok(e instanceof StreamResetError);
@@ -152,7 +122,7 @@ describe("runAgent", () => {
   });
 
   test("runAgent - a garbage target is refused with BAD_TARGET and the parse problem", async () => {
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       await assert.rejects(agent.client.open("nonsense"), (e: unknown) => {
         assert.ok(e instanceof StreamResetError);
@@ -174,7 +144,7 @@ describe("runAgent", () => {
 
   test("runAgent - closes the connection of a stream its opener abandoned while it was dialled", async () => {
     const server = await targetServer(rt, "tcp", "hold");
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       const ac = new AbortController();
       const opening = agent.client.open(server.url, { signal: ac.signal });
@@ -193,7 +163,7 @@ describe("runAgent", () => {
 
   test("runAgent - returns code 0 when its stdin ends, and closes the target connections", async () => {
     const server = await targetServer(rt, "tcp", "hold");
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       const s = await agent.client.open(server.url);
       const target = await server.nextAccepted();
@@ -212,7 +182,7 @@ describe("runAgent", () => {
   });
 
   test("runAgent - a GO_AWAY from the daemon is a normal end", async () => {
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       await agent.client.close("daemon stopping");
       const exit = await within(10_000, agent.exit, "agent exit");
@@ -251,7 +221,7 @@ describe("runAgent", () => {
 
   test("runAgent - logs each stream's open and close with byte counts, never payload bytes", async () => {
     const server = await targetServer(rt, "tcp");
-    const agent = await startAgent();
+    const agent = await startAgent(rt);
     try {
       const secret = "PAYLOAD-MUST-NOT-BE-LOGGED";
       const s = await agent.client.open(server.url);
