@@ -11,6 +11,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { Logger } from "../log/logger.ts";
 import { Session } from "../mux/mod.ts";
+import type { BunFfi } from "../runtime/bun_types.d.ts";
 import type { Conn, Listener, Runtime } from "../runtime/types.ts";
 import { memoryPair } from "../../tests/helpers/pipes.ts";
 import { within } from "../../tests/helpers/mux.ts";
@@ -42,6 +43,61 @@ export const POSIX_ONLY: string | false = process.platform === "win32"
 export function skipNote(skip: string | false): string {
   return skip ? ` (skipped: ${skip})` : "";
 }
+
+/** `false` on Linux, otherwise why a test that binds Linux libc is skipped. */
+export const LINUX_ONLY: string | false = process.platform === "linux"
+  ? false
+  : "needs Linux libc through FFI for a TCP listener that never accepts";
+
+/**
+ * A TCP listener on 127.0.0.1 made with libc (`listen(fd, 0)`) that never
+ * accepts: once one connection waits in its queue, Linux drops further
+ * SYNs, so the next connect hangs. Neither runtime's listener can do this
+ * (both accept eagerly or with a large backlog). Linux only.
+ */
+export async function unacceptingTcpListener(): Promise<{ port: number; close: () => void }> {
+  type Fn = (...args: unknown[]) => number;
+  let s: Record<"socket" | "bind" | "listen" | "getsockname" | "close", Fn>;
+  if ("Deno" in globalThis) {
+    s = Deno.dlopen(
+      "libc.so.6",
+      {
+        socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+        bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+        listen: { parameters: ["i32", "i32"], result: "i32" },
+        getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+        close: { parameters: ["i32"], result: "i32" },
+      } as const,
+    ).symbols as unknown as typeof s;
+  } else {
+    const ffi = (await import(BUN_FFI)) as BunFfi;
+    s = ffi.dlopen("libc.so.6", {
+      socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+      bind: { args: ["i32", "ptr", "u32"], returns: "i32" },
+      listen: { args: ["i32", "i32"], returns: "i32" },
+      getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+      close: { args: ["i32"], returns: "i32" },
+    }).symbols as typeof s;
+  }
+  const AF_INET = 2;
+  const fd = s.socket(AF_INET, 1, /* SOCK_STREAM */ 0);
+  const sockaddr = new Uint8Array(16); // sockaddr_in: family, port (big-endian), 127.0.0.1, zero
+  const view = new DataView(sockaddr.buffer);
+  view.setUint16(0, AF_INET, true);
+  sockaddr.set([127, 0, 0, 1], 4);
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, 16, true);
+  if (
+    fd < 0 || s.bind(fd, sockaddr, 16) !== 0 || s.listen(fd, 0) !== 0 ||
+    s.getsockname(fd, sockaddr, length) !== 0
+  ) {
+    throw new Error("could not set up the unaccepting TCP listener");
+  }
+  return { port: view.getUint16(2, false), close: () => void s.close(fd) };
+}
+
+/** Named through a variable: Deno cannot resolve `bun:` and would refuse to type-check this file. */
+const BUN_FFI = "bun:ffi";
 
 /** A fresh private temp directory, removed by `dispose()`. */
 export async function tempDir(): Promise<{ path: string; dispose: () => Promise<void> }> {

@@ -8,7 +8,15 @@ import { DialError } from "../errors.ts";
 import { ResetCode } from "../mux/mod.ts";
 import { getRuntime } from "../runtime/mod.ts";
 import { concat, pattern, readAll, writeAll } from "../../tests/helpers/mux.ts";
-import { closedTcpPort, POSIX_ONLY, skipNote, targetServer, tempDir } from "./_test_util.ts";
+import {
+  closedTcpPort,
+  LINUX_ONLY,
+  POSIX_ONLY,
+  skipNote,
+  targetServer,
+  tempDir,
+  unacceptingTcpListener,
+} from "./_test_util.ts";
 import { dial } from "./dial.ts";
 
 const rt = getRuntime();
@@ -158,6 +166,29 @@ describe("dial", () => {
         ResetCode.BAD_TARGET,
         `named pipes exist only on Windows, not on ${rt.os}: \\\\.\\pipe\\openssh-ssh-agent`,
       );
+    },
+  );
+
+  test(
+    `dial - a TCP connect that outlasts connectTimeoutMs is TIMEOUT with the exact reason${
+      skipNote(LINUX_ONLY)
+    }`,
+    { skip: LINUX_ONLY },
+    async () => {
+      const listener = await unacceptingTcpListener();
+      const queued = await rt.connectTcp("127.0.0.1", listener.port); // fills the accept queue
+      try {
+        const started = performance.now();
+        await rejectsWith(
+          dial(rt, addr(`tcp://127.0.0.1:${listener.port}`), { connectTimeoutMs: 200 }),
+          ResetCode.TIMEOUT,
+          `timed out connecting to 127.0.0.1:${listener.port} (after 200 ms)`,
+        );
+        assert.ok(performance.now() - started >= 190, "gave up before the timeout");
+      } finally {
+        queued.close();
+        listener.close(); // the hung connect is refused at its next SYN; dial ignores it
+      }
     },
   );
 
