@@ -133,6 +133,13 @@ export class FrameDecoder {
       if (syn && f.length === 0) {
         throw this.#error(`SYN with an empty target on stream ${f.streamId}`);
       }
+      if (rst && f.length < 4) {
+        throw this.#error(
+          `RST payload of ${f.length} bytes on stream ${f.streamId} (must be 4..${
+            4 + MAX_REASON_BYTES
+          })`,
+        );
+      }
     } else if (f.type === FrameType.GO_AWAY) {
       if (f.length > 4 + MAX_REASON_BYTES || f.length < 4) {
         throw this.#error(
