@@ -17,9 +17,9 @@
  *
  * Every artifact is cached in `.cache/build/<kind>-<target>-<key>/`, keyed by
  * the code it is made of (the plain `bun build` bundle of main.ts, which is
- * exactly the sources reachable from it, npm dependencies included), the
- * compiler's version, its flags and, for Linux, the agent's key; `dist/` gets
- * hard links. A rerun with nothing changed takes well under a second.
+ * exactly the sources reachable from it, npm dependencies included), this
+ * script, the compiler's version and, for Linux, the agent's key; `dist/`
+ * gets hard links. A rerun with nothing changed takes well under a second.
  *
  * Runs under Deno or Bun (it uses only node:* APIs); importable by tests.
  *
@@ -202,11 +202,14 @@ export class Builder {
     return p;
   }
 
-  /** The hash of the code the binaries are made of: main.ts's plain bundle. */
+  /**
+   * The hash of the code the binaries are made of (main.ts's plain bundle)
+   * and of how they are made (this script).
+   */
   sourceKey(): Promise<string> {
     return this.#once("source", async () => {
       const bundle = await run([tool("bun"), "build", "--target=bun", MAIN]);
-      return sha256(bundle);
+      return sha256(bundle, fs.readFileSync(fileURLToPath(import.meta.url)));
     });
   }
 
@@ -351,7 +354,7 @@ export async function denoCompile(options: DenoCompileOptions): Promise<void> {
  */
 export function patchBundle(code: string): string {
   const patched = code.replace(
-    /\b(createRequire\w*)\(import\.meta\.url\)/g,
+    /([\w$]*createRequire[\w$]*)\(import\.meta\.url\)/g,
     '$1(import.meta.url.startsWith("file:") ? import.meta.url : "file:///")',
   );
   return `// wsl2proxy, bundled for \`deno run -A <this URL> <command>\`.\n${patched}`;
