@@ -35,7 +35,7 @@ export interface RunAgentOptions {
   /** Session tuning (windows, keepalive, timeouts). Role, names and the stream handler are fixed. */
   sessionOptions?: Partial<SessionOptions>;
   /** Dial timeouts. */
-  dialOptions?: Omit<DialOptions, "signal">;
+  dialOptions?: Pick<DialOptions, "pipeBusyTimeoutMs" | "connectTimeoutMs">;
 }
 
 /** Exit codes of {@linkcode runAgent}. */
@@ -73,10 +73,10 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentExit> {
   const cancelDials = new AbortController();
   const handlers = new Set<Promise<void>>();
   const onStream = (incoming: IncomingStream) => {
-    const p = serveStream(rt, log, incoming, {
-      ...options.dialOptions,
-      signal: cancelDials.signal,
-    });
+    const p = serveStream(rt, log, incoming, { ...options.dialOptions, signal: cancelDials.signal })
+      .catch((error) =>
+        log.error("stream handler failed", { id: incoming.id, error: describeError(error) })
+      );
     handlers.add(p);
     p.finally(() => handlers.delete(p));
   };
