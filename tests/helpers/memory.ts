@@ -1,0 +1,61 @@
+/**
+ * Memory measurements for leak checks: a forced garbage collection where the
+ * runtime allows one (Bun.gc; V8's gc exposed at run time under Deno), and
+ * the daemon-side numbers from /proc.
+ *
+ * @module
+ */
+import process from "node:process";
+import { readdirSync, readFileSync } from "node:fs";
+import v8 from "node:v8";
+import vm from "node:vm";
+
+type Gc = () => void;
+let gc: Gc | null | undefined;
+
+function findGc(): Gc | null {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (bun) return () => bun.gc(true);
+  const exposed = (globalThis as { gc?: Gc }).gc;
+  if (typeof exposed === "function") return exposed;
+  try {
+    // V8 (Deno): expose gc for this process, then fetch it from a fresh context.
+    v8.setFlagsFromString("--expose-gc");
+    const f = vm.runInNewContext("gc") as unknown;
+    return typeof f === "function" ? (f as Gc) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Run a full garbage collection if the runtime allows it; false when it does not. */
+export function collectGarbage(): boolean {
+  gc ??= findGc();
+  if (!gc) return false;
+  gc();
+  return true;
+}
+
+/** This process's heap in use and resident set, in bytes, after a forced collection. */
+export function memoryNow(): { heapUsed: number; rss: number; gc: boolean } {
+  const forced = collectGarbage();
+  const m = process.memoryUsage();
+  return { heapUsed: m.heapUsed, rss: m.rss, gc: forced };
+}
+
+/** Open file descriptors of a process (Linux /proc). */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Resident set size of a process in bytes (VmRSS from /proc/<pid>/status). */
+export function vmRss(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Bytes as MiB with one decimal, for messages. */
+export function mib(n: number): string {
+  return `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
