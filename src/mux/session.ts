@@ -618,7 +618,12 @@ export class Session implements StreamHost {
     this.#closeInfo = info;
     clearInterval(this.#keepalive);
     this.#keepalive = undefined;
-    const cause = info.error ?? new SessionClosedError(`session closed: ${info.reason}`);
+    // Opens and pings fail as streams do: with a SessionClosedError whose cause is the error.
+    const cause = info.error instanceof SessionClosedError
+      ? info.error
+      : info.error
+      ? new SessionClosedError(info.error.message, { cause: info.error })
+      : new SessionClosedError(`session closed: ${info.reason}`);
     const payload = goAway ? encodeReason(goAway.code, goAway.reason) : null;
     const farewell = payload
       ? encodeFrame(FrameType.GO_AWAY, 0, 0, payload.byteLength, payload)
