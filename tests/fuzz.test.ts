@@ -2,7 +2,7 @@
  * Bounded fuzzing of everything that parses untrusted bytes: the frame
  * decoder (100,000 random and mutated frame streams, checked against a
  * reference decoder written from docs/PROTOCOL.md), live sessions fed
- * mutated peers (2,000 cases), and the config loader (100,000 YAML texts).
+ * mutated peers (5,000 cases), and the config loader (100,000 YAML texts).
  * Seeds are printed by fast-check on failure; set WSL2PROXY_FUZZ_SEED to replay.
  */
 import { describe, test } from "node:test";
@@ -26,6 +26,11 @@ import {
   wildFrameArbitrary,
 } from "./helpers/frame_fuzz.ts";
 import { memoryNow, mib } from "./helpers/memory.ts";
+import {
+  newSessionFuzzStats,
+  runSessionCase,
+  sessionCaseArbitrary,
+} from "./helpers/session_fuzz.ts";
 
 const SEED = process.env.WSL2PROXY_FUZZ_SEED ? Number(process.env.WSL2PROXY_FUZZ_SEED) : undefined;
 const MAX_PAYLOADS = [1024, 16384, 65536];
@@ -191,6 +196,60 @@ describe("fuzz: frame decoder", () => {
         );
       }
       assert.ok(after.rss - before.rss < 128 << 20, `rss grew by ${mib(after.rss - before.rss)}`);
+    },
+  );
+});
+
+describe("fuzz: session", () => {
+  test(
+    "Session - 5,000 scripted, violating and mutated peers end in a peer close, a clean ProtocolError with GO_AWAY and its reason, or a normal close, never anything else",
+    { timeout: 120_000 },
+    async () => {
+      const started = performance.now();
+      const stats = newSessionFuzzStats();
+      const run = (numRuns: number, seed: number | undefined) =>
+        fc.assert(fc.asyncProperty(sessionCaseArbitrary(), (c) => runSessionCase(c, stats)), {
+          numRuns,
+          seed,
+        });
+      await run(500, SEED);
+      const before = memoryNow();
+      await run(4500, SEED === undefined ? undefined : SEED + 1);
+      const after = memoryNow();
+      console.log(
+        `session fuzz: ${JSON.stringify(stats)} in ${
+          ((performance.now() - started) / 1000).toFixed(1)
+        } s; ` +
+          `heap ${mib(before.heapUsed)} -> ${mib(after.heapUsed)}, rss ${mib(before.rss)} -> ${
+            mib(after.rss)
+          }`,
+      );
+      assert.equal(stats.cases, 5000);
+      // Every kind of ending happened, so the checks above were exercised.
+      for (const k of ["protocolErrors", "peerClosed", "peerGoAway", "localClose"] as const) {
+        assert.ok(stats[k] > 0, k);
+      }
+      if (after.gc) {
+        assert.ok(
+          after.heapUsed - before.heapUsed < 32 << 20,
+          `heap grew by ${mib(after.heapUsed - before.heapUsed)}`,
+        );
+      }
+    },
+  );
+});
+
+describe("fuzz: config loader", () => {
+  test(
+    "parseConfig - 100,000 random and mutated YAML files give a valid config or a well-formed ConfigError, each quickly",
+    { timeout: 120_000 },
+    () => {
+      const started = performance.now();
+      // Only ConfigError may be thrown, and no case may take over a second (fuzzParseConfig checks both).
+      fuzzParseConfig({ numRuns: 100_000, seed: SEED, maxMillisPerCase: 1000 });
+      console.log(
+        `config fuzz: 100000 cases in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
     },
   );
 });
