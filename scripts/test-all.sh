@@ -2,12 +2,55 @@
 # Installs everything wsl2proxy's tests need on a fresh Debian/Ubuntu machine
 # that has only Node and npm, then runs every test under Deno and under Bun.
 # This is the README's test command and what .ci/run calls.
+#
+# Steps:
+#   1. install-deps.sh: apt packages (wine, mingw-w64, socat, openssh-client,
+#      curl) and `npm ci`;
+#   2. build what the tests use, into dist/ (scripts/build.ts: the Bun build
+#      for Linux with its Windows agent inside, the Windows .exe, the bundle
+#      for `deno run <url>`); cached by source hash, so ~0.5 s when nothing
+#      changed;
+#   3. the Wine prefix (wine-setup.sh; ~10 s once, then milliseconds);
+#   4. every test under `deno test`, then under `bun test`;
+#   5. the compiled Linux binary instead of the sources: the ssh-agent round
+#      trip, the Windows agent under Wine started by that binary, and the
+#      dist/ tests, under both runners.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+started=$SECONDS
+step() {
+  echo "== $* ($((SECONDS - started)) s) =="
+}
+
+step "install dependencies"
 bash scripts/install-deps.sh
 
-echo "== deno test =="
+case "$(uname -m)" in
+  aarch64 | arm64) arch=arm64 ;;
+  *) arch=x64 ;;
+esac
+bin="$PWD/dist/wsl2proxy-linux-$arch"
+
+step "build (cached)"
+npx deno run -A scripts/build.ts bundle "bun=linux-$arch,windows-x64"
+
+step "wine setup"
+bash scripts/wine-setup.sh >/dev/null
+
+step "deno test"
 npx deno test -A --quiet src/ tests/
-echo "== bun test =="
+
+step "bun test"
 npx bun test --timeout 120000 src/ tests/
+
+# The compiled binary as the CLI, the daemon and the agent.
+compiled=(tests/bridge_ssh.test.ts tests/wine/agent_wine.test.ts tests/dist/)
+step "compiled $bin: deno test"
+"$bin" version
+WSL2PROXY_TEST_BIN="$bin" npx deno test -A --quiet "${compiled[@]}"
+
+step "compiled $bin: bun test"
+WSL2PROXY_TEST_BIN="$bin" npx bun test --timeout 120000 "${compiled[@]}"
+
+step "all tests passed"
