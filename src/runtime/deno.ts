@@ -28,6 +28,7 @@
  */
 
 import { SpawnError } from "../errors.ts";
+import { loadDenoSetCloseOnExec } from "./close_on_exec.ts";
 import { DenoConn, DenoListener } from "./deno_conn.ts";
 import { connectNodePath, listenNodePipe, listenNodeUnix } from "./node_net.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
@@ -53,7 +54,7 @@ export class DenoRuntime implements Runtime {
    * which SO_PEERCRED needs (see the module doc).
    */
   listenUnix(path: string): Promise<Listener> {
-    return listenNodeUnix(path, loadDenoGetSockOpt());
+    return listenNodeUnix(path, loadDenoGetSockOpt(), loadDenoSetCloseOnExec());
   }
 
   /** Listen on TCP; port 0 picks a free port. */

@@ -7,6 +7,7 @@
  */
 
 import net from "node:net";
+import type { SetCloseOnExec } from "./close_on_exec.ts";
 import { errnoCode } from "./errno.ts";
 import { nodeServerListener, nodeSocketConn } from "./node_conn.ts";
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
@@ -48,16 +49,24 @@ export async function listenNodePipe(path: string): Promise<Listener> {
  * Listen on a Unix socket file with mode 0600, replacing a stale socket file.
  * When `getsockopt` is given, each accepted connection's peer uid is read
  * from its fd (`socket._handle.fd`, which both Deno's and Bun's node:net fill).
+ * When `setCloseOnExec` is given, the listener's fd gets FD_CLOEXEC, for a
+ * runtime that binds without it (see `close_on_exec.ts`).
  */
 export async function listenNodeUnix(
   path: string,
   getsockopt: GetSockOpt | null,
+  setCloseOnExec: SetCloseOnExec | null = null,
 ): Promise<Listener> {
   await clearStaleSocket(path, isUnixSocketAlive);
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   try {
-    // node's listen() binds synchronously for a path, so the umask applies to bind(2).
-    await listening(server, () => withSocketUmask(() => server.listen(path)));
+    // node's listen() binds synchronously for a path, so the umask applies to bind(2),
+    // and the fd exists before any other JavaScript (a spawn) can run.
+    await listening(server, () => {
+      withSocketUmask(() => server.listen(path));
+      const fd = handleFd(server);
+      if (setCloseOnExec && fd !== undefined) setCloseOnExec(fd);
+    });
   } catch (error) {
     throw bindError(path, error);
   }
@@ -99,9 +108,14 @@ function listening(server: net.Server, start: () => void): Promise<void> {
 }
 
 function peerUidOf(socket: net.Socket, getsockopt: GetSockOpt): number | undefined {
-  // `_handle` is node-internal; both runtimes expose the fd there.
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === "number" && fd >= 0 ? readPeerUid(getsockopt, fd) : undefined;
+  const fd = handleFd(socket);
+  return fd !== undefined ? readPeerUid(getsockopt, fd) : undefined;
+}
+
+/** The fd of a node:net socket or server; `_handle` is node-internal, and both runtimes fill it. */
+function handleFd(handleOwner: net.Socket | net.Server): number | undefined {
+  const fd = (handleOwner as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : undefined;
 }
 
 /** True if something accepts on the Unix socket `path`, false if refused. */
