@@ -340,7 +340,13 @@ export async function denoCompile(options: DenoCompileOptions): Promise<void> {
         main,
       ],
       { DENO_NO_PACKAGE_JSON: "1", DENO_NO_UPDATE_CHECK: "1" },
-    );
+    ).catch((error: Error) => {
+      if (!/dl\.deno\.land|denort/.test(error.message)) throw error;
+      throw new Error(
+        `${error.message}\ndeno compile downloads its runtime (denort) from dl.deno.land. ` +
+          `Where that is unreachable, build with Bun instead: deno task build:bun`,
+      );
+    });
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }
