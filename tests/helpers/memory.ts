@@ -6,7 +6,7 @@
  * @module
  */
 import process from "node:process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import v8 from "node:v8";
 import vm from "node:vm";
 
@@ -46,6 +46,33 @@ export function memoryNow(): { heapUsed: number; rss: number; gc: boolean } {
 /** Open file descriptors of a process (Linux /proc). */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * What each open descriptor of a process is: `pipe:[…]`, a file path, or for
+ * Unix sockets `unix:<bound path>` (`+listen` for a listening one) from
+ * /proc/net/unix. Descriptors that close while this runs are left out.
+ */
+export function fdTargets(pid: number): string[] {
+  const unix = new Map<string, string>();
+  for (const line of readFileSync("/proc/net/unix", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 7) {
+      unix.set(f[6], `unix:${f[7] ?? "(unnamed)"}${f[3] === "00010000" ? "+listen" : ""}`);
+    }
+  }
+  const out: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    out.push(inode ? unix.get(inode) ?? target : target);
+  }
+  return out.sort();
 }
 
 /** Resident set size of a process in bytes (VmRSS from /proc/<pid>/status). */
