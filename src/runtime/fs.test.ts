@@ -1,9 +1,20 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { symlink } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { symlink, writeFile as fsWriteFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { chmod, exists, lstat, mkdir, readTextFile, rename, unlink, writeFile } from "./fs.ts";
+import {
+  chmod,
+  exists,
+  lstat,
+  mkdir,
+  readTextFile,
+  rename,
+  unlink,
+  watchFile,
+  writeFile,
+} from "./fs.ts";
 import { getRuntime } from "./get_runtime.ts";
 import { tempDir } from "./_test_util.ts";
 
@@ -83,6 +94,67 @@ describe(`${rt.name} fs helpers`, () => {
       assert.equal(await exists(join(b, "under-a-missing-dir")), false);
       await symlink(join(dir.path, "nowhere"), a);
       assert.equal(await exists(a), true, "a dangling symlink exists");
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("watchFile - keeps noticing changes after the file is replaced by a rename, as sed -i does", async () => {
+    const dir = await tempDir();
+    const path = join(dir.path, "config.yaml");
+    await writeFile(path, "v1");
+    // Resolves on the first notification that finds `text` in the file, so a late
+    // notification about an earlier change cannot stand in for this one.
+    let waiting: { text: string; resolve: () => void } | null = null;
+    const changedTo = (text: string) =>
+      new Promise<void>((resolve) => (waiting = { text, resolve }));
+    const stop = watchFile(path, () => {
+      if (waiting && readFileSync(path, "utf8") === waiting.text) waiting.resolve();
+    });
+    try {
+      const replace = async (text: string) => {
+        await writeFile(`${path}.tmp`, text);
+        await rename(`${path}.tmp`, path);
+      };
+      for (
+        const [text, change] of [
+          ["v2", () => replace("v2")],
+          ["v3", () => replace("v3")],
+          ["v4", () => fsWriteFile(path, "v4")],
+        ] as const
+      ) {
+        const changed = changedTo(text);
+        await change();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          changed,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no notification for ${text}`)), 10_000);
+          }),
+        ]).finally(() => clearTimeout(timer));
+      }
+    } finally {
+      stop();
+      await dir.dispose();
+    }
+  });
+
+  test("watchFile - follows a symlinked path to its target's in-place edits", async () => {
+    const dir = await tempDir();
+    const target = join(dir.path, "elsewhere", "real.yaml");
+    await mkdir(join(dir.path, "elsewhere"));
+    await writeFile(target, "v1");
+    const path = join(dir.path, "config.yaml");
+    await symlink(target, path);
+    const changed = new Promise<void>((resolve) => {
+      const stop = watchFile(path, () => {
+        stop();
+        resolve();
+      });
+    });
+    try {
+      await fsWriteFile(target, "v2");
+      await changed;
     } finally {
       await dir.dispose();
     }

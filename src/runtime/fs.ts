@@ -7,6 +7,7 @@
 
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { errnoCode } from "./errno.ts";
 
 /** What {@linkcode lstat} reports about a path (the link itself, not its target). */
@@ -151,13 +152,50 @@ export async function createExclusive(path: string, data: string): Promise<boole
   return true;
 }
 
-/** Watch a file for changes; returns a function that stops watching. Never throws. */
+/**
+ * Watch a file for changes; returns a function that stops watching. Never
+ * throws. `onChange` may run several times for one change.
+ *
+ * The file's directory is watched too (for the file's name): an editor or
+ * `sed -i` that renames a new file over `path` replaces the inode, and a watch
+ * on the file alone stays on the old inode and misses every later change. The
+ * file watch, re-armed after such a replacement, still follows a symlinked
+ * `path` to its target, whose in-place edits the directory watch cannot see.
+ */
 export function watchFile(path: string, onChange: () => void): () => void {
+  const name = basename(path);
+  let stopped = false;
+  let file: fs.FSWatcher | null = null;
+  const armFile = () => {
+    file?.close();
+    file = stopped ? null : tryWatch(path, (event) => {
+      if (event === "rename") armFile();
+      onChange();
+    });
+  };
+  const dir = tryWatch(dirname(path), (_event, filename) => {
+    if (filename !== name) return;
+    armFile();
+    onChange();
+  });
+  armFile();
+  return () => {
+    stopped = true;
+    dir?.close();
+    file?.close();
+    file = null;
+  };
+}
+
+function tryWatch(
+  path: string,
+  listener: (event: string, filename: string | null) => void,
+): fs.FSWatcher | null {
   try {
-    const w = fs.watch(path, { persistent: false }, () => onChange());
+    const w = fs.watch(path, { persistent: false, encoding: "utf8" }, listener);
     w.on("error", () => {});
-    return () => w.close();
+    return w;
   } catch {
-    return () => {};
+    return null;
   }
 }
