@@ -12,9 +12,10 @@
 #      changed;
 #   3. the Wine prefix (wine-setup.sh; ~10 s once, then milliseconds);
 #   4. every test under `deno test`, then under `bun test`;
-#   5. the compiled Linux binary instead of the sources: the ssh-agent round
-#      trip, the Windows agent under Wine started by that binary, and the
-#      dist/ tests, under both runners.
+#   5. the compiled Linux binary instead of the sources as CLI, daemon and
+#      agent: the ssh-agent round trip, and the Windows agent under Wine
+#      started by that binary, under both runners (tests/dist/ tests that
+#      binary already in step 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,7 @@ step "bun test"
 npx bun test --timeout 120000 src/ tests/
 
 # The compiled binary as the CLI, the daemon and the agent.
-compiled=(tests/bridge_ssh.test.ts tests/wine/agent_wine.test.ts tests/dist/)
+compiled=(tests/bridge_ssh.test.ts tests/wine/agent_wine.test.ts)
 step "compiled $bin: deno test"
 "$bin" version
 WSL2PROXY_TEST_BIN="$bin" npx deno test -A --quiet "${compiled[@]}"
