@@ -366,20 +366,27 @@ export function patchBundle(code: string): string {
   return `// wsl2proxy, bundled for \`deno run -A <this URL> <command>\`.\n${patched}`;
 }
 
-/** Put a cached artifact into `dist/` as a hard link (a copy across file systems). */
-export function publish(file: string, name = path.basename(file)): string {
+/**
+ * Put a cached artifact into `dist/` as a hard link (a copy across file
+ * systems) and bring `dist/SHA256SUMS` up to date.
+ */
+export async function publish(file: string, name: string = path.basename(file)): Promise<string> {
   fs.mkdirSync(DIST, { recursive: true });
   const dest = path.join(DIST, name);
+  let same = false;
   try {
-    if (fs.statSync(dest).ino === fs.statSync(file).ino) return dest;
+    same = fs.statSync(dest).ino === fs.statSync(file).ino;
   } catch { /* not there yet */ }
-  const tmp = `${dest}.tmp-${process.pid}`;
-  try {
-    fs.linkSync(file, tmp);
-  } catch {
-    fs.copyFileSync(file, tmp);
+  if (!same) {
+    const tmp = `${dest}.tmp-${process.pid}`;
+    try {
+      fs.linkSync(file, tmp);
+    } catch {
+      fs.copyFileSync(file, tmp);
+    }
+    fs.renameSync(tmp, dest);
   }
-  fs.renameSync(tmp, dest);
+  await writeSums();
   return dest;
 }
 
@@ -409,10 +416,17 @@ export async function writeSums(): Promise<string> {
     lines.push(`${hash}  ${name}`);
   }
   fs.mkdirSync(CACHE, { recursive: true });
-  fs.writeFileSync(memoFile, JSON.stringify(next));
+  writeAtomic(memoFile, JSON.stringify(next));
   const sums = path.join(DIST, "SHA256SUMS");
-  fs.writeFileSync(sums, lines.join("\n") + "\n");
+  writeAtomic(sums, lines.join("\n") + "\n");
   return sums;
+}
+
+/** Write via a temp file and a rename, so concurrent builds never leave half a file. */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
 }
 
 async function hashFile(file: string): Promise<string> {
@@ -460,10 +474,11 @@ async function main(args: string[]): Promise<void> {
   const plan = parseArgs(args);
   const started = performance.now();
   const builder = new Builder();
-  if (plan.bundle) publish(await builder.bundle());
+  if (plan.bundle) await publish(await builder.bundle());
   // One at a time: each compile is I/O- and memory-heavy, and CI machines have two cores.
-  for (const [compiler, target] of plan.binaries) publish(await builder.binary(compiler, target));
-  await writeSums();
+  for (const [compiler, target] of plan.binaries) {
+    await publish(await builder.binary(compiler, target));
+  }
   const table = sizeTable();
   process.stderr.write(table);
   log(`done in ${seconds(started)}`);

@@ -26,7 +26,7 @@ export const GIVEN_BIN: string | undefined = process.env.WSL2PROXY_TEST_BIN || u
 /** The compiled Linux binary under test: `WSL2PROXY_TEST_BIN`, or the Bun build for this CPU in dist/. */
 export async function linuxBinary(): Promise<string> {
   if (GIVEN_BIN) return resolve(GIVEN_BIN);
-  return publish(await builder.binary("bun", HOST_TARGET));
+  return await publish(await builder.binary("bun", HOST_TARGET));
 }
 
 /** What a finished program did. */

@@ -22,7 +22,7 @@ const TIMEOUT = 120_000;
 async function withServedBundle(
   fn: (url: string, dir: string, env: Record<string, string>) => Promise<void>,
 ): Promise<void> {
-  const bundle = publish(await builder.bundle());
+  const bundle = await publish(await builder.bundle());
   const server = await serveLikeGitHubReleases(dirname(bundle));
   const dir = await tempDir("w2p-url-");
   try {

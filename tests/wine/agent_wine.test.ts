@@ -22,7 +22,7 @@ import { SETUP_TIMEOUT, SKIP_WINE, wine } from "./_wine_env.ts";
 
 /** The Windows build: Bun's (deno.exe does not run under Wine). */
 async function windowsAgent(): Promise<string> {
-  return publish(await new Builder().binary("bun", "windows-x64"));
+  return await publish(await new Builder().binary("bun", "windows-x64"));
 }
 
 /** Send `data` through the Unix socket at `path`; resolves with the reply once as long. */
