@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { getRuntime } from "../src/runtime/mod.ts";
@@ -199,6 +199,20 @@ describe("faults", () => {
       await echoOnce(sock, 50_000, 9);
       assert.equal(readFileSync(join(box.runtimeDir, "daemon.pid"), "utf8").trim(), String(s2.pid));
       assert.equal(existsSync(join(box.runtimeDir, "start.lock")), false);
+    } finally {
+      await box.cleanup();
+      await echo.close();
+    }
+  });
+
+  test("runtime dir removed - the daemon notices its control socket is gone and exits with its agent", async () => {
+    const box = new Sandbox();
+    const { echo } = await echoBridge(box);
+    try {
+      const s = await box.waitAgent();
+      rmSync(box.runtimeDir, { recursive: true, force: true }); // as a logout cleaning /run/user would
+      await waitGone(s.pid, 15_000);
+      await waitGone(s.agent.pid!, 5000);
     } finally {
       await box.cleanup();
       await echo.close();

@@ -9,13 +9,16 @@ import type { Config } from "../config/types.ts";
 import { AddressInUseError, DaemonError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SessionOptions } from "../mux/mod.ts";
-import { type Runtime, unlink, writeFile } from "../runtime/mod.ts";
+import { lstat, type Runtime, unlink, writeFile } from "../runtime/mod.ts";
 import { type AgentStatus, AgentSupervisor } from "./agent_supervisor.ts";
 import type { ControlRequest } from "./control_protocol.ts";
 import { ControlServer, ReplyThen } from "./control_server.ts";
 import { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";
 import { SocketForwarder, socketKey, type SocketStats } from "./socket_forwarder.ts";
 import { join } from "node:path";
+
+/** How often the daemon checks that its control socket is still its own. */
+const OWNERSHIP_CHECK_MS = 5000;
 
 /** Options for {@linkcode Daemon.start}. */
 export interface DaemonOptions {
@@ -64,6 +67,7 @@ export class Daemon {
   /** Resolves once the daemon has fully stopped. */
   readonly done: Promise<void>;
   #stopping: Promise<void> | null = null;
+  #ownership: ReturnType<typeof setInterval> | undefined;
 
   private constructor(o: DaemonOptions) {
     this.#o = o;
@@ -116,6 +120,7 @@ export class Daemon {
       throw e;
     }
     d.#agent.start();
+    await d.#watchOwnership(join(dir, RuntimeFiles.control));
     o.log.info("daemon started", {
       pid: o.runtime.pid,
       version: o.version,
@@ -206,6 +211,7 @@ export class Daemon {
   /** Stop everything and remove what we created in the runtime dir. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      clearInterval(this.#ownership);
       const dir = this.#config.runtimeDir;
       const all = [...this.#forwarders.values(), ...this.#retiring];
       await Promise.allSettled(all.map((f) => f.close()));
@@ -216,6 +222,21 @@ export class Daemon {
       this.#resolveDone();
     })();
     return this.#stopping;
+  }
+
+  /**
+   * Stop if our control socket disappears or is replaced: the runtime dir was
+   * removed (logout cleaned /run/user, a tmp cleaner ran) or another daemon took
+   * over. Without this, such a daemon would linger with nothing pointing at it.
+   */
+  async #watchOwnership(path: string): Promise<void> {
+    const ino = (await lstat(path)).ino;
+    this.#ownership = setInterval(async () => {
+      const now = await lstat(path).catch(() => null);
+      if (now?.ino === ino || this.#stopping) return;
+      this.#o.log.warn(`the control socket ${path} was removed or replaced; stopping`);
+      void this.stop();
+    }, OWNERSHIP_CHECK_MS);
   }
 
   #forwarder(socket: Config["sockets"][number]): SocketForwarder {

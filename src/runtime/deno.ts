@@ -158,7 +158,9 @@ export class DenoRuntime implements Runtime {
   /** How to start this program again (compiled binary, or `deno run -A` on the main module). */
   selfArgv(): string[] {
     if (this.compiled) return [Deno.execPath()];
-    const main = Deno.mainModule.startsWith("file:") ? fromFileUrl(Deno.mainModule) : Deno.mainModule;
+    const main = Deno.mainModule.startsWith("file:")
+      ? fromFileUrl(Deno.mainModule)
+      : Deno.mainModule;
     return [Deno.execPath(), "run", "-A", "--no-lock", main];
   }
 

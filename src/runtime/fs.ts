@@ -24,6 +24,8 @@ export interface FileInfo {
   isSocket: boolean;
   /** True for a regular file. */
   isFile: boolean;
+  /** Inode number: tells a file from another one later created at the same path. */
+  ino: number;
 }
 
 /** Read a whole file as UTF-8 text. */
@@ -78,6 +80,7 @@ export async function lstat(path: string): Promise<FileInfo> {
     isDirectory: info.isDirectory(),
     isSocket: info.isSocket(),
     isFile: info.isFile(),
+    ino: Number(info.ino),
   };
 }
 
@@ -116,7 +119,9 @@ export async function exists(path: string): Promise<boolean> {
  * and return a line writer plus a close function. Writes are synchronous so a
  * crash loses no line that was logged before it.
  */
-export function openAppendLines(path: string): { write: (line: string) => void; close: () => void } {
+export function openAppendLines(
+  path: string,
+): { write: (line: string) => void; close: () => void } {
   const fd = fs.openSync(path, "a", 0o600);
   fs.fchmodSync(fd, 0o600);
   let open = true;

@@ -119,9 +119,18 @@ export class Sandbox {
     }
   }
 
-  /** Stop any daemon and remove the sandbox. */
+  /**
+   * Stop any daemon and remove the sandbox. If `stop` could not do it (a test
+   * left a broken config, or the machine is overloaded), kill the daemon by
+   * its pid file so no test leaves a process behind.
+   */
   async cleanup(): Promise<void> {
     await this.cli(["stop"]).catch(() => {});
+    let pid = NaN;
+    try {
+      pid = Number.parseInt(readFileSync(join(this.runtimeDir, "daemon.pid"), "utf8"), 10);
+    } catch { /* no pid file: stopped, or never started */ }
+    if (pid > 0 && getRuntime().isAlive(pid)) getRuntime().signalPid(pid, "SIGKILL"); // its agent exits at stdin EOF
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
