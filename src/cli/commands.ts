@@ -118,6 +118,12 @@ async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string)
     }
     const args: string[] = [];
     if (ctx.configFlag) args.push("--config", ctx.configFlag);
+    if (!agentPath && config.agent.kind === "auto") {
+      // Place the embedded agent here, in this short-lived process: decompressing and
+      // hashing it costs hundreds of MiB for a moment, which the daemon should not keep.
+      const { resolveAgentArgv } = await import("./agent_argv.ts");
+      agentPath = (await resolveAgentArgv(ctx, config)).argv[0];
+    }
     if (agentPath) args.push("--agent", agentPath);
     await spawnDaemon(rt, args);
   } finally {
