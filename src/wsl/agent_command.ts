@@ -66,8 +66,12 @@ export async function resolveAgentCommand(input: ResolveAgentCommandInput): Prom
   const { agent, agentFlag } = input;
   if (agentFlag !== undefined) return atPath(input, resolve(agentFlag), `--agent ${agentFlag}`);
   if (agent.kind === "command") {
+    // A Windows program (deno.exe, an agent .exe) starts in ~0.2 s from a Windows
+    // drive and 15-30 s from the Linux file system, working directory included.
+    const windowsProgram = input.isWsl && /\.exe$/i.test(agent.command[0]);
     return {
       argv: [...agent.command],
+      ...(windowsProgram ? { cwd: windowsDriveDir(input.driveRoot) } : {}),
       description: `agent.command: ${agent.command.join(" ")}`,
       warnings: [],
     };
