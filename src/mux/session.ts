@@ -112,6 +112,8 @@ export class Session implements StreamHost {
   #control: Uint8Array[] = [];
   #queuedPongs = 0;
   #ready: MuxStream[] = [];
+  /** Scratch for #collect: stream id, flags, payload, per DATA frame. */
+  #dataOut: (number | Uint8Array)[] = [];
   #wakeup: (() => void) | null = null;
   #stats: SessionStats = {
     openStreams: 0,
@@ -553,27 +555,31 @@ export class Session implements StreamHost {
     }
   }
 
-  /** Everything ready to go, as one buffer; null when there is nothing. */
+  /**
+   * Everything ready to go, as one buffer; null when there is nothing. DATA
+   * payloads are copied once, straight into the batch (no buffer per frame).
+   */
   #collect(): Uint8Array | null {
-    const parts: Uint8Array[] = this.#control;
+    const control: Uint8Array[] = this.#control;
     let size = 0;
-    for (const p of parts) size += p.byteLength;
+    for (const p of control) size += p.byteLength;
     this.#control = [];
     this.#queuedPongs = 0;
     if (this.#recvOwed >= this.#o.sessionWindow / 2) {
-      parts.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, this.#recvOwed));
+      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, this.#recvOwed));
       size += HEADER_SIZE;
       this.#recvAvail += this.#recvOwed;
       this.#recvOwed = 0;
     }
     for (const s of this.#creditDue) {
-      parts.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, s._creditOwed));
+      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, s._creditOwed));
       size += HEADER_SIZE;
       s._recvAvail += s._creditOwed;
       s._creditOwed = 0;
     }
     this.#creditDue.clear();
     const max = this.#o.maxWriteBatch;
+    const data = this.#dataOut;
     // Round-robin, one frame per stream per turn. A stream that can send but got
     // nothing (session window exhausted) goes back and counts as idle; the loop
     // ends when only idle streams remain.
@@ -585,11 +591,8 @@ export class Session implements StreamHost {
       if (slice) {
         idle = 0;
         const n = slice.bytes.byteLength;
-        const frame = new Uint8Array(HEADER_SIZE + n);
-        writeHeader(frame, 0, FrameType.DATA, slice.fin ? Flag.FIN : 0, s.id, n);
-        frame.set(slice.bytes, HEADER_SIZE);
-        parts.push(frame);
-        size += frame.byteLength;
+        data.push(s.id, slice.fin ? Flag.FIN : 0, slice.bytes);
+        size += HEADER_SIZE + n;
         this.#sendWindow -= n;
         this.#stats.bytesOut += n;
       }
@@ -599,15 +602,24 @@ export class Session implements StreamHost {
         if (!slice) idle++;
       }
     }
-    if (parts.length === 0) return null;
-    this.#stats.framesOut += parts.length;
-    if (parts.length === 1) return parts[0];
+    const frames = control.length + data.length / 3;
+    if (frames === 0) return null;
+    this.#stats.framesOut += frames;
+    if (control.length === 1 && data.length === 0) return control[0];
     const out = new Uint8Array(size);
     let off = 0;
-    for (const p of parts) {
+    for (const p of control) {
       out.set(p, off);
       off += p.byteLength;
     }
+    for (let i = 0; i < data.length; i += 3) {
+      const bytes = data[i + 2] as Uint8Array;
+      const flags = data[i + 1] as number;
+      writeHeader(out, off, FrameType.DATA, flags, data[i] as number, bytes.byteLength);
+      out.set(bytes, off + HEADER_SIZE);
+      off += HEADER_SIZE + bytes.byteLength;
+    }
+    data.length = 0;
     return out;
   }
 
