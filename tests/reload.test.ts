@@ -108,6 +108,9 @@ class Fixture {
   /** How the config is written: in place (the daemon watches it) or by swapping a symlink it does not watch. */
   readonly #swap: boolean;
   #version = 0;
+  /** The last valid config written, and whether a bad one was written after it. */
+  #good = "";
+  #bad = false;
 
   constructor(options: { swap: boolean }) {
     this.#swap = options.swap;
@@ -146,8 +149,10 @@ class Fixture {
    * directory the daemon watches is touched, so the trigger under test is the
    * only thing that can make it reload.
    */
-  write(yaml: string): void {
+  write(yaml: string, options: { bad?: boolean } = {}): void {
     const box = this.box;
+    this.#bad = options.bad ?? false;
+    if (!this.#bad) this.#good = yaml;
     if (!this.#swap) return box.writeConfig(yaml);
     const versions = join(box.dir, "config-versions");
     const current = join(versions, "current");
@@ -188,6 +193,8 @@ class Fixture {
   async cleanup(): Promise<void> {
     this.onA?.close();
     this.onB?.close();
+    // `stop` reads the config to find the daemon: leave it a valid one.
+    if (this.#bad) this.write(this.#good);
     await this.box.cleanup();
     await this.echo?.close();
   }
@@ -338,7 +345,7 @@ describe("reload: a bad config changes nothing", () => {
       const f = new Fixture({ swap: true });
       try {
         const before = await f.start();
-        f.write(c.yaml(f));
+        f.write(c.yaml(f), { bad: true });
         const reply = await f.box.control<{ ok: boolean; error: string }>({ op: "reload" });
         assert.deepEqual(reply, { ok: false, error: c.error(f), added: 0, removed: 0 });
         assert.ok(
@@ -367,7 +374,7 @@ describe("reload: a bad config changes nothing", () => {
     const f = new Fixture({ swap: false });
     try {
       const before = await f.start();
-      f.write(f.yaml([f.A, f.B], "colour: red\n"));
+      f.write(f.yaml([f.A, f.B], "colour: red\n"), { bad: true });
       // The file change gives no event; poll the log for the rejection (bounded).
       const deadline = performance.now() + 15_000;
       while (!f.box.log().includes("config reload failed")) {

@@ -521,12 +521,12 @@ describe("security: TCP listeners", () => {
   test("a reload cannot bring in a non-loopback TCP listener without allow_remote either", async () => {
     const box = new Sandbox();
     const echo = await startEchoServer(join(box.dir, "echo.sock"));
+    const a = {
+      env: "ECHO_SOCK",
+      linux: "{runtime_dir}/echo.sock",
+      windows: `unix://${echo.path}`,
+    };
     try {
-      const a = {
-        env: "ECHO_SOCK",
-        linux: "{runtime_dir}/echo.sock",
-        windows: `unix://${echo.path}`,
-      };
       box.writeConfig(bridgeYaml(box, [a]));
       await startBridge(box);
       const port = await freePort();
@@ -546,6 +546,7 @@ describe("security: TCP listeners", () => {
         `nothing bound on port ${port}`,
       );
     } finally {
+      box.writeConfig(bridgeYaml(box, [a])); // a valid config again, so `stop` can read it
       await box.cleanup();
       await echo.close();
     }
