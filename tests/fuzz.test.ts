@@ -17,11 +17,11 @@ import { FrameDecoder } from "../src/mux/frame_decoder.ts";
 import { fuzzParseConfig } from "../src/config/fuzz_parse_config.ts";
 import {
   applyMutations,
+  chunkRandomly,
   encodeFrames,
   type FrameSpec,
   mutationArbitrary,
   referenceDecode,
-  rng,
   validFrameArbitrary,
   wildFrameArbitrary,
 } from "./helpers/frame_fuzz.ts";
@@ -69,33 +69,12 @@ function decode(chunks: Uint8Array[], maxPayload: number): Decoded {
   return { frames, error: null, buffered: d.buffered };
 }
 
-/**
- * Split `b` at up to 16 random points, and cut a random window of up to 64 bytes
- * into single bytes (so headers split at every offset get their turn) while
- * keeping the number of pieces, and so the cost of a case, small.
- */
-function chunked(b: Uint8Array, seed: number): Uint8Array[] {
-  const r = rng(seed);
-  const n = b.byteLength;
-  const cuts = new Set<number>();
-  for (let k = r(17); k > 0; k--) cuts.add(1 + r(n + 1));
-  const from = r(n + 1);
-  for (let i = from, end = Math.min(n, from + r(65)); i < end; i++) cuts.add(i);
-  const points = [...cuts].filter((c) => c > 0 && c < n).sort((x, y) => x - y);
-  const out: Uint8Array[] = [];
-  let o = 0;
-  for (const c of points) {
-    out.push(b.subarray(o, c));
-    o = c;
-  }
-  if (o < n) out.push(b.subarray(o));
-  return out;
-}
-
 /** The decoder agrees with the reference on frames, on where the first violation is, and on what is left. */
 function checkDecoderCase(bytes: Uint8Array, maxPayload: number, chunkSeed: number): void {
   const ref = referenceDecode(bytes, maxPayload);
-  for (const got of [decode([bytes], maxPayload), decode(chunked(bytes, chunkSeed), maxPayload)]) {
+  for (
+    const got of [decode([bytes], maxPayload), decode(chunkRandomly(bytes, chunkSeed), maxPayload)]
+  ) {
     assert.equal(got.frames.length, ref.frames.length, "frame count");
     for (let i = 0; i < got.frames.length; i++) {
       const f = got.frames[i];

@@ -397,3 +397,26 @@ export function wildFrameArbitrary(): fc.Arbitrary<FrameSpec> {
     seed: fc.nat(),
   }).map(({ seed, ...h }) => ({ ...h, payload: filler(Math.min(h.length, 256), seed) }));
 }
+
+/**
+ * Split `b` at up to 16 random points, and cut a random window of up to 64 bytes
+ * into single bytes (so headers split at every offset get their turn) while
+ * keeping the number of pieces, and so the cost of a case, small.
+ */
+export function chunkRandomly(b: Uint8Array, seed: number): Uint8Array[] {
+  const r = rng(seed);
+  const n = b.byteLength;
+  const cuts = new Set<number>();
+  for (let k = r(17); k > 0; k--) cuts.add(1 + r(n + 1));
+  const from = r(n + 1);
+  for (let i = from, end = Math.min(n, from + r(65)); i < end; i++) cuts.add(i);
+  const points = [...cuts].filter((x) => x > 0 && x < n).sort((x, y) => x - y);
+  const out: Uint8Array[] = [];
+  let o = 0;
+  for (const x of points) {
+    out.push(b.subarray(o, x));
+    o = x;
+  }
+  if (o < n) out.push(b.subarray(o));
+  return out;
+}
