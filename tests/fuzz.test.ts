@@ -35,6 +35,8 @@ import {
 const SEED = process.env.WSL2PROXY_FUZZ_SEED ? Number(process.env.WSL2PROXY_FUZZ_SEED) : undefined;
 const MAX_PAYLOADS = [1024, 16384, 65536];
 const EMPTY = new Uint8Array(0);
+/** Each test takes 2 to 25 s on a 2-core machine; the rest is room for a busy CI runner. */
+const TIMEOUT_MS = 300_000;
 
 /** What a decoder made of a byte stream. */
 interface Decoded {
@@ -135,7 +137,7 @@ function caseBytes(
 describe("fuzz: frame decoder", () => {
   test(
     "FrameDecoder - 100,000 random and mutated frame streams give the reference's frames or a ProtocolError at the same byte, in any chunking, within bounded memory",
-    { timeout: 120_000 },
+    { timeout: TIMEOUT_MS },
     () => {
       const started = performance.now();
       // Warm-up batch first, so the baseline includes JIT code and fast-check's own tables.
@@ -182,7 +184,7 @@ describe("fuzz: frame decoder", () => {
 describe("fuzz: session", () => {
   test(
     "Session - 5,000 scripted, violating and mutated peers end in a peer close, a clean ProtocolError with GO_AWAY and its reason, or a normal close, never anything else",
-    { timeout: 120_000 },
+    { timeout: TIMEOUT_MS },
     async () => {
       const started = performance.now();
       const stats = newSessionFuzzStats();
@@ -221,7 +223,7 @@ describe("fuzz: session", () => {
 describe("fuzz: config loader", () => {
   test(
     "parseConfig - 100,000 random and mutated YAML files give a valid config or a well-formed ConfigError, each quickly",
-    { timeout: 120_000 },
+    { timeout: TIMEOUT_MS },
     () => {
       const started = performance.now();
       // Only ConfigError may be thrown, and no case may take over a second (fuzzParseConfig checks both).
