@@ -7,6 +7,8 @@
  *
  * Plain reader/writer loops, no TransformStream per chunk: the hot path is one
  * `read()` and one `write()` per chunk, with one chunk in flight per direction.
+ * A chunk is read only once the writer has room, so a stalled destination
+ * holds at most one chunk here; the rest waits in the source's flow control.
  *
  * @module
  */
@@ -55,11 +57,13 @@ export async function splice(
   await Promise.allSettled(ends.map(async ({ reader, writer, dir }) => {
     try {
       for (;;) {
+        // Wait for room before taking the next chunk: a stalled writer then
+        // holds one chunk, and the rest stays in the reader's flow control.
+        await writer.ready;
         const { value, done } = await reader.read();
         if (done) break;
         result[dir] += value.byteLength;
         options.onBytes?.(dir, value.byteLength);
-        await writer.ready;
         writer.write(value).catch(() => {}); // failures surface through ready/close
       }
       await writer.close();
