@@ -16,7 +16,7 @@ import type { BunGlobal, BunSocket, BunSocketHandler, BunSocketListener } from "
 import type { Conn, Listener } from "./types.ts";
 
 /** Bytes read ahead of the consumer before the socket is paused. */
-const READ_HIGH_WATER_MARK = 256 * 1024;
+const READ_HIGH_WATER_MARK = 0;
 
 /** Addresses and credentials of a Bun socket, for logs and peerUid(). */
 export interface BunConnInfo {
@@ -78,7 +78,7 @@ export class BunConn implements Conn {
   onData(data: Uint8Array): void {
     if (this.#readDone) return;
     this.#readController.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    if ((this.#readController.desiredSize ?? 0) <= 0) this.#socket.pause();
+    if ((this.#readController.desiredSize ?? 0) < 0) this.#socket.pause();
   }
 
   /** `drain` callback: the socket can take more bytes. */
