@@ -4,8 +4,9 @@
  *
  * Concurrency rules: every method runs on the event loop; the session calls the
  * `_`-prefixed methods from its reader pump (which never awaits them) and its
- * writer pump. Received bytes are credited back to the peer only when the
- * application reads them, so an unread stream holds at most one window.
+ * writer pump. Received bytes are credited back to the peer only once the
+ * application has read them and asks for more, so an unread stream (or one
+ * whose reader is stuck passing a chunk on) holds at most one window.
  *
  * @module
  */
@@ -54,6 +55,7 @@ export class MuxStream {
   #queue: Uint8Array[] = [];
   #queued = 0;
   #waiting = false; // a read is pending and the queue is empty
+  #delivered = 0; // bytes handed to the reader, credited at its next read
   #remoteFin = false;
   #readClosed = false;
 
@@ -135,8 +137,7 @@ export class MuxStream {
     }
     if (this.#waiting) {
       this.#waiting = false;
-      this.#readController.enqueue(payload);
-      this.#host._consumed(this, payload.byteLength);
+      this.#deliver(payload);
       return;
     }
     this.#queue.push(payload);
@@ -217,17 +218,35 @@ export class MuxStream {
 
   // ---- readable / writable sinks ----------------------------------------
 
-  #pull(c: ReadableStreamDefaultController<Uint8Array>): void {
+  #pull(_c: ReadableStreamDefaultController<Uint8Array>): void {
+    // The reader is back for more, so it is done with the chunk it had.
+    this.#creditDelivered();
     const chunk = this.#queue.shift();
     if (chunk) {
       this.#queued -= chunk.byteLength;
-      c.enqueue(chunk);
-      this.#host._consumed(this, chunk.byteLength);
+      this.#deliver(chunk);
     } else if (this.#remoteFin) {
       this.#closeReadable();
     } else {
       this.#waiting = true;
     }
+  }
+
+  /**
+   * Hand a chunk to the reader. Its credit goes back to the peer only when
+   * the reader asks for the next one: a reader still writing the chunk out
+   * somewhere (a splice to a slow socket) holds it inside the window, so a
+   * stalled stream holds at most one window in all.
+   */
+  #deliver(chunk: Uint8Array): void {
+    this.#delivered = chunk.byteLength;
+    this.#readController.enqueue(chunk);
+  }
+
+  #creditDelivered(): void {
+    const n = this.#delivered;
+    this.#delivered = 0;
+    if (n > 0) this.#host._consumed(this, n);
   }
 
   #cancelRead(): void {
@@ -269,6 +288,7 @@ export class MuxStream {
   }
 
   #discardQueue(): void {
+    this.#creditDelivered();
     const n = this.#queued;
     this.#queue = [];
     this.#queued = 0;
