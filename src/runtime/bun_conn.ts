@@ -15,7 +15,11 @@ import { AcceptQueue } from "./accept_queue.ts";
 import type { BunGlobal, BunSocket, BunSocketHandler, BunSocketListener } from "./bun_types.d.ts";
 import type { Conn, Listener } from "./types.ts";
 
-/** Bytes read ahead of the consumer before the socket is paused. */
+/**
+ * Bytes queued ahead of the consumer: none. Bun hands over everything the
+ * kernel holds in one `data` call (up to ~230 KiB on a Unix socket), so any
+ * read-ahead would be whole chunks of that size per stalled connection.
+ */
 const READ_HIGH_WATER_MARK = 0;
 
 /** Addresses and credentials of a Bun socket, for logs and peerUid(). */
@@ -74,7 +78,11 @@ export class BunConn implements Conn {
     });
   }
 
-  /** `data` callback: queue the bytes, pause when the reader falls behind. */
+  /**
+   * `data` callback: hand the bytes over; pause when they wait with no read
+   * pending. (Pausing after every chunk would cost an epoll_ctl pair per small
+   * message.)
+   */
   onData(data: Uint8Array): void {
     if (this.#readDone) return;
     this.#readController.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
