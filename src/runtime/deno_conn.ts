@@ -13,12 +13,18 @@
 import { ConnectionClosedError } from "../errors.ts";
 import type { Conn, Listener } from "./types.ts";
 
-/** Size of each read buffer. */
+/** Largest read buffer. */
 const READ_CHUNK = 64 * 1024;
-/** Reads smaller than this are copied out so the 64 KiB buffer can be reused. */
-const COPY_BELOW = 32 * 1024;
-/** Bytes read ahead of the consumer before reading stops. */
-const READ_HIGH_WATER_MARK = 256 * 1024;
+/**
+ * Smallest read buffer, and the first. A pending read holds its buffer, so an
+ * idle connection costs this much; a busy one doubles it on every full read.
+ */
+const MIN_READ = 4 * 1024;
+/**
+ * Bytes read ahead of the consumer: none. The socket is read when the
+ * consumer reads, so a stalled consumer leaves the rest in the kernel.
+ */
+const READ_HIGH_WATER_MARK = 0;
 
 /** Format a Deno address for logs. */
 export function formatDenoAddr(addr: Deno.Addr): string {
@@ -55,6 +61,7 @@ export class DenoConn implements Conn {
   #readDone = false;
   #writeDone = false;
   #spare: Uint8Array | undefined;
+  #readSize = MIN_READ;
   #readController!: ReadableStreamDefaultController<Uint8Array>;
   #writeController!: WritableStreamDefaultController;
 
@@ -87,7 +94,8 @@ export class DenoConn implements Conn {
   async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     // A fresh buffer unless the previous one was copied out: chunks handed to
     // the consumer are never written to again.
-    const buffer = this.#spare ?? new Uint8Array(READ_CHUNK);
+    const size = this.#readSize;
+    const buffer = this.#spare?.byteLength === size ? this.#spare : new Uint8Array(size);
     this.#spare = undefined;
     let n: number | null = 0;
     try {
@@ -106,11 +114,17 @@ export class DenoConn implements Conn {
       this.#readDone = true;
       controller.close();
       this.#maybeFinish();
-    } else if (n < COPY_BELOW) {
-      controller.enqueue(buffer.slice(0, n));
-      this.#spare = buffer;
     } else {
-      controller.enqueue(buffer.subarray(0, n));
+      // Grow while reads fill the buffer, shrink back when they are small.
+      if (n === size && size < READ_CHUNK) this.#readSize = size * 2;
+      else if (n <= size / 4 && size > MIN_READ) this.#readSize = size / 2;
+      if (n < size / 2) {
+        // Copy small reads out, so the buffer is reused rather than pinned.
+        controller.enqueue(buffer.slice(0, n));
+        this.#spare = buffer;
+      } else {
+        controller.enqueue(buffer.subarray(0, n));
+      }
     }
   }
 

@@ -13,8 +13,12 @@ import { ConnectionClosedError } from "../errors.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import type { Conn, Listener } from "./types.ts";
 
-/** Bytes the readable buffers ahead of its reader before the socket is paused. */
-export const READ_HIGH_WATER_MARK = 256 * 1024;
+/**
+ * Bytes the readable buffers ahead of its reader: none. The socket is
+ * resumed when the reader reads and paused when data arrives with no read
+ * pending, so a stalled reader leaves the rest in the kernel.
+ */
+export const READ_HIGH_WATER_MARK = 0;
 
 /** Options for {@linkcode nodeSocketConn}. */
 export interface NodeSocketConnOptions {
@@ -29,9 +33,9 @@ export interface NodeSocketConnOptions {
 /**
  * Wrap a connected `node:net` Socket as a {@linkcode Conn}.
  *
- * Reading is pull-based: the socket is paused whenever the readable's queue
- * holds {@linkcode READ_HIGH_WATER_MARK} bytes and resumed when the reader
- * pulls, so a slow consumer backs the peer up instead of growing memory.
+ * Reading is pull-based: the socket is paused whenever a chunk waits in the
+ * readable's queue with no read pending and resumed when the reader pulls, so
+ * a slow consumer backs the peer up instead of growing memory.
  * Writes wait for `drain` whenever `socket.write()` returns false. Chunks
  * given to the writable must not be modified afterwards: node may still hold
  * them in its write queue after the write resolves.
@@ -106,7 +110,9 @@ class NodeSocketConn implements Conn {
     // Hand out a plain Uint8Array view: Buffer#slice does not copy, which
     // would surprise consumers that expect Uint8Array semantics.
     this.#readController.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    if ((this.#readController.desiredSize ?? 0) <= 0) this.#socket.pause();
+    // Not at <= 0: pausing after every delivered chunk would flip the socket
+    // for each small message.
+    if ((this.#readController.desiredSize ?? 0) < 0) this.#socket.pause();
   }
 
   #endRead(): void {
