@@ -189,6 +189,26 @@ describe("cli", () => {
     }
   });
 
+  test("stop and status - still reach the daemon after the config file got a typo", async () => {
+    const box = new Sandbox();
+    try {
+      box.writeBridgeConfig(SOCKETS);
+      assert.equal((await box.cli(["start"])).code, 0);
+      const pid = JSON.parse(text(await box.cli(["status", "--json"]))).pid;
+      box.writeConfig(`runtime_dir: ${JSON.stringify(box.runtimeDir)}\nsockets: [oops\n`);
+      const status = await box.cli(["status", "--json"]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(JSON.parse(text(status)).pid, pid);
+      assert.match(status.stderr, /warning: the config file is invalid \(using runtime dir /);
+      const stopped = await box.cli(["stop"]);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      assert.deepEqual(daemonsFor(box), []);
+      assert.equal((await box.cli(["start"])).code, 2, "start still refuses the broken config");
+    } finally {
+      await box.cleanup();
+    }
+  });
+
   test("usage - an unknown command or option exits 2, and every command has --help", async () => {
     const box = new Sandbox();
     try {

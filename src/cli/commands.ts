@@ -39,10 +39,10 @@ export async function start(
   return Exit.OK;
 }
 
-/** `stop`: ask the daemon to stop and wait until its process is gone. */
+/** `stop`: ask the daemon to stop and wait until its process is gone. Works with a broken config. */
 export async function stop(ctx: CliContext): Promise<number> {
-  const config = await ctx.loadConfig();
-  const stopped = await stopDaemon(ctx, config);
+  const dir = await runtimeDirWarning(ctx);
+  const stopped = await stopDaemon(ctx, dir);
   if (!stopped) ctx.io.err("wsl2proxy: not running\n");
   return Exit.OK;
 }
@@ -54,7 +54,7 @@ export async function restart(
   agentPath?: string,
 ): Promise<number> {
   const config = await ctx.loadConfig();
-  await stopDaemon(ctx, config);
+  await stopDaemon(ctx, config.runtimeDir);
   await ensureDaemon(ctx, config, agentPath);
   ctx.io.out(formatExports(config.sockets, format));
   return Exit.OK;
@@ -62,11 +62,11 @@ export async function restart(
 
 /** `status`: the daemon's view, for people or as JSON. */
 export async function status(ctx: CliContext, json: boolean): Promise<number> {
-  const config = await ctx.loadConfig();
-  const s = await controlRequest<DaemonStatus>(ctx.runtime, controlPath(config), { op: "status" });
+  const dir = await runtimeDirWarning(ctx);
+  const s = await controlRequest<DaemonStatus>(ctx.runtime, controlPath(dir), { op: "status" });
   if (!s) {
-    if (json) ctx.io.out(JSON.stringify({ running: false, runtimeDir: config.runtimeDir }) + "\n");
-    else ctx.io.err(`wsl2proxy: not running (runtime dir ${config.runtimeDir})\n`);
+    if (json) ctx.io.out(JSON.stringify({ running: false, runtimeDir: dir }) + "\n");
+    else ctx.io.err(`wsl2proxy: not running (runtime dir ${dir})\n`);
     return Exit.NOT_RUNNING;
   }
   ctx.io.out(json ? JSON.stringify({ running: true, ...s }, null, 2) + "\n" : formatStatus(s));
@@ -91,8 +91,19 @@ export function version(ctx: CliContext): number {
   return Exit.OK;
 }
 
-function controlPath(config: Config): string {
-  return join(config.runtimeDir, RuntimeFiles.control);
+function controlPath(runtimeDir: string): string {
+  return join(runtimeDir, RuntimeFiles.control);
+}
+
+/** The runtime dir; with an invalid config, warn and carry on (the daemon may run on the old one). */
+async function runtimeDirWarning(ctx: CliContext): Promise<string> {
+  const { dir, configError } = await ctx.runtimeDir();
+  if (configError) {
+    ctx.io.err(
+      `wsl2proxy: warning: the config file is invalid (using runtime dir ${dir}):\n${configError.message}\n`,
+    );
+  }
+  return dir;
 }
 
 /**
@@ -102,7 +113,7 @@ function controlPath(config: Config): string {
  */
 async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string): Promise<void> {
   const rt = ctx.runtime;
-  const control = controlPath(config);
+  const control = controlPath(config.runtimeDir);
   const hello = await controlRequest<Hello>(rt, control, { op: "hello" }, 3000).catch(() => null);
   if (hello?.version === VERSION) return;
   await ensureRuntimeDir(config.runtimeDir, rt.uid());
@@ -114,7 +125,7 @@ async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string)
       ctx.io.err(
         `wsl2proxy: the running daemon is version ${again.version}; restarting it as ${VERSION}\n`,
       );
-      await stopDaemon(ctx, config);
+      await stopDaemon(ctx, config.runtimeDir);
     }
     const args: string[] = [];
     if (ctx.configFlag) args.push("--config", ctx.configFlag);
@@ -132,9 +143,13 @@ async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string)
 }
 
 /** Stop the daemon; false if none was running. */
-async function stopDaemon(ctx: CliContext, config: Config, timeoutMs = 10_000): Promise<boolean> {
+async function stopDaemon(
+  ctx: CliContext,
+  runtimeDir: string,
+  timeoutMs = 10_000,
+): Promise<boolean> {
   const rt = ctx.runtime;
-  const reply = await controlRequest<{ ok: boolean; pid: number }>(rt, controlPath(config), {
+  const reply = await controlRequest<{ ok: boolean; pid: number }>(rt, controlPath(runtimeDir), {
     op: "stop",
   });
   if (!reply) return false;

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { loadConfig, resolveConfigPath } from "../config/mod.ts";
+import { lenientRuntimeDir, loadConfig, resolveConfigPath } from "../config/mod.ts";
+import { ConfigError } from "../errors.ts";
+import { readTextFile } from "../runtime/mod.ts";
 import type { Config } from "../config/types.ts";
 import type { Runtime } from "../runtime/mod.ts";
 
@@ -26,6 +28,11 @@ export interface CliContext {
   loadConfig(): Promise<Config>;
   /** The resolved config path and whether it was chosen explicitly. */
   configPath(): { path: string; explicit: boolean };
+  /**
+   * The runtime dir, even when the config is invalid (then read leniently,
+   * and `configError` says what is wrong), so `stop` and `status` still work.
+   */
+  runtimeDir(): Promise<{ dir: string; configError?: ConfigError }>;
 }
 
 /** Build a context for `runtime`, `io` and an optional `--config`. */
@@ -40,6 +47,15 @@ export function createContext(runtime: Runtime, io: CliIo, configFlag?: string):
     loadConfig() {
       const { path, explicit } = configPath();
       return loadConfig(path, explicit, env, runtime.uid());
+    },
+    async runtimeDir() {
+      try {
+        return { dir: (await this.loadConfig()).runtimeDir };
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        const text = await readTextFile(configPath().path).catch(() => null);
+        return { dir: lenientRuntimeDir(text, env, runtime.uid()), configError: e };
+      }
     },
   };
 }

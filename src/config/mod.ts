@@ -27,3 +27,4 @@ export { defaultConfig, defaultRuntimeDir, type EnvLookup } from "./default_conf
 export { parseConfig } from "./parse_config.ts";
 export { type ConfigPath, resolveConfigPath } from "./config_path.ts";
 export { loadConfig } from "./load_config.ts";
+export { lenientRuntimeDir } from "./lenient_runtime_dir.ts";
