@@ -16,7 +16,7 @@ export function lenientRuntimeDir(text: string | null, env: EnvLookup, uid?: num
     try {
       // parseDocument keeps what it could read even when a later line is broken.
       const doc = parseDocument(text, { uniqueKeys: false });
-      const raw = isMap(doc.contents) ? doc.contents.get("runtime_dir") : undefined;
+      const raw: unknown = isMap(doc.contents) ? doc.contents.get("runtime_dir") : undefined;
       if (typeof raw === "string" && raw.trim() !== "") {
         const expanded = expandTilde(raw.trim(), env("HOME"));
         if (expanded.ok && expanded.value.startsWith("/")) return expanded.value;
