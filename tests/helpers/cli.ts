@@ -131,7 +131,8 @@ export class Sandbox {
       pid = Number.parseInt(readFileSync(join(this.runtimeDir, "daemon.pid"), "utf8"), 10);
     } catch { /* no pid file: stopped, or never started */ }
     if (pid > 0 && getRuntime().isAlive(pid)) getRuntime().signalPid(pid, "SIGKILL"); // its agent exits at stdin EOF
-    rmSync(this.dir, { recursive: true, force: true });
+    // A killed daemon's agent may still be writing its cache while it exits: retry ENOTEMPTY.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 }
 
