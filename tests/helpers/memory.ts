@@ -43,11 +43,6 @@ export function memoryNow(): { heapUsed: number; rss: number; gc: boolean } {
   return { heapUsed: m.heapUsed, rss: m.rss, gc: forced };
 }
 
-/** Open file descriptors of a process (Linux /proc). */
-export function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
 /**
  * What each open descriptor of a process is: `pipe:[…]`, a file path, or for
  * Unix sockets `unix:<bound path>` (`+listen` for a listening one) from
