@@ -4,6 +4,7 @@
  * reference decoder written from docs/PROTOCOL.md), live sessions fed
  * mutated peers (5,000 cases), and the config loader (100,000 YAML texts).
  * Seeds are printed by fast-check on failure; set WSL2PROXY_FUZZ_SEED to replay.
+ * An unhandled rejection anywhere fails the running test under both runners.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,8 +12,7 @@ import process from "node:process";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { ProtocolError } from "../src/errors.ts";
-import { HEADER_SIZE, MAX_REASON_BYTES, MAX_TARGET_BYTES } from "../src/mux/frame.ts";
-import { type Frame } from "../src/mux/frame.ts";
+import { type Frame, HEADER_SIZE, MAX_REASON_BYTES, MAX_TARGET_BYTES } from "../src/mux/frame.ts";
 import { FrameDecoder } from "../src/mux/frame_decoder.ts";
 import { fuzzParseConfig } from "../src/config/fuzz_parse_config.ts";
 import {
