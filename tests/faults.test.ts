@@ -41,6 +41,15 @@ async function waitGone(pid: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/** Poll `check` (bounded) where the daemon offers no event to wait on. */
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function echoBridge(
   box: Sandbox,
   extraSockets: { env: string; linux: string; windows: string }[] = [],
@@ -76,11 +85,25 @@ describe("faults", () => {
       const before = await box.waitAgent();
       const conn = await rt.connectUnix(sock);
       const w = conn.writable.getWriter();
-      const reading = drain(conn);
       const writing = (async () => {
         for (let i = 0; i < 4096; i++) await w.write(new Uint8Array(64 * 1024));
       })().catch((e) => e);
-      await w.write(new Uint8Array(1)); // at least one chunk is on its way
+      // Echoed bytes prove the stream is established end to end before the kill
+      // (an open still in flight would be retried on the next agent instead).
+      const reader = conn.readable.getReader();
+      const first = await within(10_000, reader.read(), "first echoed bytes");
+      assert.ok(first.value && first.value.byteLength > 0);
+      const reading = (async () => {
+        let bytes = first.value!.byteLength;
+        try {
+          for (let r = await reader.read(); !r.done; r = await reader.read()) {
+            bytes += r.value.byteLength;
+          }
+          return { bytes, error: null as unknown };
+        } catch (error) {
+          return { bytes, error };
+        }
+      })();
       process.kill(before.agent.pid!, "SIGKILL");
       const killedAt = performance.now();
       const ended = await within(10_000, reading, "the client sees a close");
@@ -95,6 +118,32 @@ describe("faults", () => {
       assert.equal(after.agent.restarts, 1);
       assert.ok(recoveredMs < 10_000, `recovered in ${recoveredMs.toFixed(0)} ms`);
       assert.match(box.log(), /agent ended; restarting in 100 ms/);
+    } finally {
+      await box.cleanup();
+      await echo.close();
+    }
+  });
+
+  test("agent dies while a connection's open is unanswered - the connection is carried over to the next agent", async () => {
+    const box = new Sandbox();
+    const { echo, sock } = await echoBridge(box);
+    try {
+      const before = await box.waitAgent();
+      process.kill(before.agent.pid!, "SIGSTOP"); // the open below can be sent but not answered
+      const conn = await rt.connectUnix(sock);
+      const data = pattern(300_000, 17);
+      const echoed = Promise.all([writeAll(conn.writable, data), readAll(conn.readable)]);
+      // The daemon has taken the connection once the status counts it.
+      await waitFor(async () =>
+        (await box.control({ op: "status" }))!.sockets[0].totalConnections === 1
+      );
+      process.kill(before.agent.pid!, "SIGKILL");
+      const [, got] = await within(20_000, echoed, "echo through the next agent");
+      conn.close();
+      assert.deepEqual(got, data);
+      const after = await box.waitAgent(before.agent.pid!);
+      assert.equal(after.sockets[0].failedConnections, 0);
+      assert.equal(after.agent.restarts, 1);
     } finally {
       await box.cleanup();
       await echo.close();

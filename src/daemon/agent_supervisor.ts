@@ -29,7 +29,11 @@ export interface AgentSupervisorOptions {
   backoffInitialMs?: number;
   /** Largest restart delay in ms. @default 10000 */
   backoffMaxMs?: number;
-  /** An agent that ran this long resets the backoff. @default 30000 */
+  /**
+   * An agent that completed the handshake and then served this long counts as
+   * healthy: its end resets the backoff, so one killed now and then restarts at
+   * once instead of climbing towards the cap. @default 2000
+   */
   healthyAfterMs?: number;
   /** Extra mux session options (windows, keepalive). */
   sessionOptions?: Partial<SessionOptions>;
@@ -69,13 +73,14 @@ export class AgentSupervisor {
   #wakeBackoff: (() => void) | null = null;
   #loop: Promise<void> | null = null;
   #stderrTail: string[] = [];
+  #connectedAt: number | null = null;
 
   constructor(options: AgentSupervisorOptions) {
     this.#o = {
       ...options,
       backoffInitialMs: options.backoffInitialMs ?? 100,
       backoffMaxMs: options.backoffMaxMs ?? 10_000,
-      healthyAfterMs: options.healthyAfterMs ?? 30_000,
+      healthyAfterMs: options.healthyAfterMs ?? 2000,
     };
   }
 
@@ -159,10 +164,11 @@ export class AgentSupervisor {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      const started = performance.now();
       await this.#once();
       if (this.#stopped) break;
-      if (performance.now() - started >= this.#o.healthyAfterMs) this.#attempt = 0;
+      const served = this.#connectedAt === null ? 0 : performance.now() - this.#connectedAt;
+      if (served >= this.#o.healthyAfterMs) this.#attempt = 0;
+      this.#connectedAt = null;
       const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** this.#attempt);
       this.#attempt = Math.min(this.#attempt + 1, 30);
       this.#state = "backoff";
@@ -222,6 +228,7 @@ export class AgentSupervisor {
     }
     this.#session = session;
     this.#state = "running";
+    this.#connectedAt = performance.now();
     this.#lastError = null;
     log.info("agent connected", { pid: child.pid, version: session.peer.version });
     if (session.peer.version !== this.#o.version) {

@@ -7,9 +7,9 @@
  */
 import type { SocketConfig } from "../config/types.ts";
 import { formatLinuxAddr } from "../config/addr.ts";
-import { StreamResetError } from "../errors.ts";
+import { SessionClosedError, StreamResetError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
-import { splice } from "../mux/mod.ts";
+import { type MuxStream, splice } from "../mux/mod.ts";
 import type { Conn, Listener, Runtime } from "../runtime/mod.ts";
 import type { AgentSupervisor } from "./agent_supervisor.ts";
 
@@ -118,8 +118,42 @@ export class SocketForwarder {
     }
   }
 
+  /**
+   * Open a stream on the agent's session, waiting a bounded time for an agent.
+   * If the session dies before the far side answered (the agent was killed or
+   * restarted), nothing was dialled for us and the client sent nothing through
+   * yet, so the open is tried once more on the next agent.
+   */
+  async #open(fields: Record<string, string>): Promise<MuxStream | null> {
+    const { agent, log } = this.#o;
+    for (let attempt = 0;; attempt++) {
+      const session = await agent.session(this.#o.agentWaitMs ?? 5000);
+      if (!session) {
+        this.#stats.failedConnections++;
+        log.warn("closing connection: the Windows agent is not available", {
+          ...fields,
+          reason: agent.lastError ?? "starting",
+        });
+        return null;
+      }
+      try {
+        return await session.open(this.socket.windowsAddr.url, {
+          signal: AbortSignal.timeout(this.#o.openTimeoutMs ?? 15_000),
+        });
+      } catch (e) {
+        if (e instanceof SessionClosedError && attempt === 0) continue;
+        this.#stats.failedConnections++;
+        const reason = e instanceof StreamResetError
+          ? e.message
+          : `${(e as Error).name}: ${(e as Error).message}`;
+        log.warn("dial failed on the Windows side", { ...fields, reason });
+        return null;
+      }
+    }
+  }
+
   async #handle(conn: Conn): Promise<void> {
-    const { log, runtime, agent } = this.#o;
+    const { log, runtime } = this.#o;
     const uid = conn.peerUid();
     const me = runtime.uid();
     if (uid !== undefined && uid !== me && uid !== 0) {
@@ -137,28 +171,8 @@ export class SocketForwarder {
     const started = performance.now();
     const fields = { env: this.socket.envName, target: this.socket.windowsAddr.url };
     try {
-      const session = await agent.session(this.#o.agentWaitMs ?? 5000);
-      if (!session) {
-        this.#stats.failedConnections++;
-        log.warn("closing connection: the Windows agent is not available", {
-          ...fields,
-          reason: agent.lastError ?? "starting",
-        });
-        return;
-      }
-      let stream;
-      try {
-        stream = await session.open(this.socket.windowsAddr.url, {
-          signal: AbortSignal.timeout(this.#o.openTimeoutMs ?? 15_000),
-        });
-      } catch (e) {
-        this.#stats.failedConnections++;
-        const reason = e instanceof StreamResetError
-          ? e.message
-          : `${(e as Error).name}: ${(e as Error).message}`;
-        log.warn("dial failed on the Windows side", { ...fields, reason });
-        return;
-      }
+      const stream = await this.#open(fields);
+      if (!stream) return;
       log.debug("connection opened", { ...fields, stream: stream.id });
       const r = await splice(conn, stream, {
         onBytes: (dir, n) => {
