@@ -52,6 +52,7 @@ export class BunRuntime implements Runtime {
   readonly pid: number = process.pid;
   readonly compiled: boolean;
   #bun: BunGlobal;
+  #uid: number | undefined;
 
   constructor() {
     this.#bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
@@ -173,7 +174,8 @@ export class BunRuntime implements Runtime {
 
   /** Our uid, or -1 on Windows. */
   uid(): number {
-    return process.getuid?.() ?? -1;
+    // Asked for every accepted connection; it never changes.
+    return this.#uid ??= process.getuid?.() ?? -1;
   }
 
   /** Read an environment variable. */

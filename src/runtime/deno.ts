@@ -47,6 +47,7 @@ export class DenoRuntime implements Runtime {
   readonly arch: string = Deno.build.arch;
   readonly pid: number = Deno.pid;
   readonly compiled: boolean = Deno.build.standalone;
+  #uid: number | undefined;
 
   /**
    * Listen on a Unix socket path, created with mode 0600. Uses `node:net`
@@ -142,7 +143,8 @@ export class DenoRuntime implements Runtime {
 
   /** Our uid, or -1 on Windows. */
   uid(): number {
-    return Deno.uid() ?? -1;
+    // Asked for every accepted connection; it never changes.
+    return this.#uid ??= Deno.uid() ?? -1;
   }
 
   /** Read an environment variable. */

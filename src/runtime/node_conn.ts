@@ -72,7 +72,11 @@ class NodeSocketConn implements Conn {
       socket.once("close", () => {
         this.#gone = true;
         this.#endRead();
-        this.#writeController.error(this.#error ?? new ConnectionClosedError("connection closed"));
+        if (!this.#writeDone) {
+          this.#writeController.error(
+            this.#error ?? new ConnectionClosedError("connection closed"),
+          );
+        }
         resolve();
       });
     });
