@@ -17,10 +17,8 @@ import {
   Flag,
   FrameType,
   GoAwayCode,
-  HEADER_SIZE,
   MAX_WINDOW,
   ResetCode,
-  writeHeader,
 } from "./frame.ts";
 import type { Frame } from "./frame.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
@@ -33,49 +31,17 @@ import {
 } from "./options.ts";
 import { type Preface, PROTOCOL_VERSION } from "./preface.ts";
 import { MuxStream, type StreamHost } from "./stream.ts";
+import { Outbound, type SessionFlow } from "./outbound.ts";
+import { Pings } from "./pings.ts";
+import type { OpenOptions, SessionCloseInfo, SessionStats } from "./session_types.ts";
 
-/** Counters for `status` and benchmarks. */
-export interface SessionStats {
-  /** Streams currently in the session's table. */
-  openStreams: number;
-  /** Streams ever opened, by either side. */
-  totalStreams: number;
-  /** DATA payload bytes received / sent. */
-  bytesIn: number;
-  bytesOut: number;
-  /** Frames received / sent. */
-  framesIn: number;
-  framesOut: number;
-  /** Received bytes not yet read by the application. */
-  bufferedIn: number;
-  /** Last measured ping round trip in ms, or null before the first pong. */
-  rttMs: number | null;
-}
-
-/** Why a session ended. */
-export interface SessionCloseInfo {
-  /** Human-readable reason. */
-  reason: string;
-  /** The error, or null for a normal close. */
-  error: Error | null;
-  /** True when the peer ended it (GO_AWAY or EOF), false when we did. */
-  remote: boolean;
-}
-
-/** Options for {@linkcode Session.open}. */
-export interface OpenOptions {
-  /** Abort the open: the stream is reset and `open` rejects. */
-  signal?: AbortSignal;
-}
+export type { OpenOptions, SessionCloseInfo, SessionStats };
 
 interface PendingOpen {
   stream: MuxStream;
   resolve: (s: MuxStream) => void;
   reject: (e: Error) => void;
 }
-
-const MAX_PINGS_IN_FLIGHT = 16;
-const MAX_QUEUED_PONGS = 64;
 
 /** One end of a multiplexed session. Create with {@linkcode Session.connect}. */
 export class Session implements StreamHost {
@@ -90,32 +56,18 @@ export class Session implements StreamHost {
   readonly #decoder: FrameDecoder;
   readonly #streams = new Map<number, MuxStream>();
   readonly #opening = new Map<number, PendingOpen>();
-  readonly #pings = new Map<
-    number,
-    { start: number; resolve: (ms: number) => void; reject: (e: Error) => void }
-  >();
+  readonly #pings = new Pings();
   #resolveClosed!: (info: SessionCloseInfo) => void;
   #closeInfo: SessionCloseInfo | null = null;
 
   #nextId: number;
   #lastPeerId = 0;
-  #nextPing = 1;
   #keepalive: ReturnType<typeof setInterval> | undefined;
 
-  // Flow control (see docs/PROTOCOL.md, "Flow control").
-  #sendWindow: number; // session credit the peer granted us
-  #recvAvail: number; // session credit the peer still has
-  #recvOwed = 0; // consumed, not yet returned
-  #creditDue = new Set<MuxStream>();
-
-  // Writer pump state.
-  #control: Uint8Array[] = [];
-  #queuedPongs = 0;
-  #ready: MuxStream[] = [];
-  /** Scratch for #collect: stream id, flags, payload, per DATA frame. */
-  #dataOut: (number | Uint8Array)[] = [];
-  #wakeup: (() => void) | null = null;
-  #stats: SessionStats = {
+  // Flow control (see docs/PROTOCOL.md, "Flow control"), shared with the writer.
+  readonly #flow: SessionFlow;
+  readonly #out: Outbound;
+  #stats: Omit<SessionStats, "rttMs"> = {
     openStreams: 0,
     totalStreams: 0,
     bytesIn: 0,
@@ -123,7 +75,6 @@ export class Session implements StreamHost {
     framesIn: 0,
     framesOut: 0,
     bufferedIn: 0,
-    rttMs: null,
   };
 
   /**
@@ -175,8 +126,8 @@ export class Session implements StreamHost {
     this.#writer = writer;
     this.peer = peer;
     this.#nextId = o.role === "client" ? 1 : 2;
-    this.#sendWindow = peer.sessionWindow;
-    this.#recvAvail = o.sessionWindow;
+    this.#flow = { sendWindow: peer.sessionWindow, recvAvail: o.sessionWindow, recvOwed: 0 };
+    this.#out = new Outbound(writer, o, this.#flow);
     this.#decoder = new FrameDecoder({ maxPayload: o.maxFramePayload });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#decoder.push(leftover);
@@ -196,8 +147,11 @@ export class Session implements StreamHost {
   stats(): SessionStats {
     return {
       ...this.#stats,
+      bytesOut: this.#out.bytesOut,
+      rttMs: this.#pings.rttMs,
+      framesOut: this.#out.framesOut,
       openStreams: this.#streams.size,
-      bufferedIn: this.#o.sessionWindow - this.#recvAvail - this.#recvOwed,
+      bufferedIn: this.#o.sessionWindow - this.#flow.recvAvail - this.#flow.recvOwed,
     };
   }
 
@@ -207,9 +161,7 @@ export class Session implements StreamHost {
       streams: this.#streams.size,
       opening: this.#opening.size,
       pings: this.#pings.size,
-      creditDue: this.#creditDue.size,
-      ready: this.#ready.length,
-      control: this.#control.length,
+      ...this.#out.internals(),
       keepaliveTimers: this.#keepalive === undefined ? 0 : 1,
     };
   }
@@ -238,7 +190,7 @@ export class Session implements StreamHost {
     const stream = this.#newStream(id, target);
     return new Promise<MuxStream>((resolve, reject) => {
       this.#opening.set(id, { stream, resolve, reject });
-      this.#queueControl(encodeFrame(FrameType.DATA, Flag.SYN, id, bytes.byteLength, bytes));
+      this.#out.queueControl(encodeFrame(FrameType.DATA, Flag.SYN, id, bytes.byteLength, bytes));
       const signal = options.signal;
       if (signal) {
         const onAbort = () => {
@@ -259,15 +211,9 @@ export class Session implements StreamHost {
     if (this.#closeInfo) {
       return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
     }
-    if (this.#pings.size >= MAX_PINGS_IN_FLIGHT) {
-      return Promise.reject(new RangeError("too many pings in flight"));
-    }
-    const value = this.#nextPing;
-    this.#nextPing = (this.#nextPing + 1) >>> 0 || 1;
-    return new Promise((resolve, reject) => {
-      this.#pings.set(value, { start: performance.now(), resolve, reject });
-      this.#queueControl(encodeFrame(FrameType.PING, Flag.SYN, 0, value));
-    });
+    return this.#pings.start((value) =>
+      this.#out.queueControl(encodeFrame(FrameType.PING, Flag.SYN, 0, value))
+    );
   }
 
   /** End the session: GO_AWAY to the peer, reset every open stream, close the output. */
@@ -343,12 +289,12 @@ export class Session implements StreamHost {
       return;
     }
     const n = f.payload.byteLength;
-    if (n > this.#recvAvail) {
+    if (n > this.#flow.recvAvail) {
       throw new ProtocolError(
-        `session window overflow: ${n} bytes sent with only ${this.#recvAvail} of credit`,
+        `session window overflow: ${n} bytes sent with only ${this.#flow.recvAvail} of credit`,
       );
     }
-    this.#recvAvail -= n;
+    this.#flow.recvAvail -= n;
     this.#stats.bytesIn += n;
     if (!stream) {
       this.#checkKnown(f.streamId);
@@ -393,7 +339,7 @@ export class Session implements StreamHost {
     const handler = this.#o.onStream;
     if (!handler || this.#streams.size >= this.#o.maxStreams) {
       const reason = handler ? "too many open streams" : "this side accepts no streams";
-      this.#queueControl(encodeRst(id, ResetCode.REFUSED, reason));
+      this.#out.queueControl(encodeRst(id, ResetCode.REFUSED, reason));
       return;
     }
     const stream = this.#newStream(id, target);
@@ -409,11 +355,11 @@ export class Session implements StreamHost {
 
   #onWindowUpdate(f: Frame): void {
     if (f.streamId === 0) {
-      if (this.#sendWindow + f.length > 0xffff_ffff) {
+      if (this.#flow.sendWindow + f.length > 0xffff_ffff) {
         throw new ProtocolError("session send window overflow");
       }
-      this.#sendWindow += f.length;
-      if (this.#ready.length) this.#wake();
+      this.#flow.sendWindow += f.length;
+      this.#out.wake();
       return;
     }
     const stream = this.#streams.get(f.streamId);
@@ -436,17 +382,10 @@ export class Session implements StreamHost {
 
   #onPing(f: Frame): void {
     if (f.flags & Flag.SYN) {
-      if (this.#queuedPongs >= MAX_QUEUED_PONGS) return; // a flood; the pinger's ping() waits for session end
-      this.#queuedPongs++;
-      this.#queueControl(encodeFrame(FrameType.PING, Flag.ACK, 0, f.length));
+      this.#out.queuePong(f.length); // dropped in a flood; the pinger's ping() waits for session end
       return;
     }
-    const p = this.#pings.get(f.length);
-    if (!p) return;
-    this.#pings.delete(f.length);
-    const ms = performance.now() - p.start;
-    this.#stats.rttMs = ms;
-    p.resolve(ms);
+    this.#pings.pong(f.length);
   }
 
   /** A frame for an id not in the table: fine if it was used before, an error otherwise. */
@@ -469,7 +408,7 @@ export class Session implements StreamHost {
   /** @internal */
   _accept(stream: MuxStream): void {
     stream._established = true;
-    this.#queueControl(encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, stream.id, 0));
+    this.#out.queueControl(encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, stream.id, 0));
   }
 
   /** @internal */
@@ -479,16 +418,13 @@ export class Session implements StreamHost {
 
   /** @internal */
   _wantsSend(stream: MuxStream): void {
-    if (stream._inReady || this.#closeInfo) return;
-    stream._inReady = true;
-    this.#ready.push(stream);
-    this.#wake();
+    this.#out.wantsSend(stream);
   }
 
   /** @internal */
   _sendReset(stream: MuxStream, code: number, reason: string): void {
     if (this.#closeInfo || !this.#streams.has(stream.id)) return;
-    this.#queueControl(encodeRst(stream.id, code, reason));
+    this.#out.queueControl(encodeRst(stream.id, code, reason));
   }
 
   /** @internal */
@@ -497,16 +433,13 @@ export class Session implements StreamHost {
     this.#returnSessionCredit(n);
     if (stream._remoteDone || !this.#streams.has(stream.id)) return;
     stream._creditOwed += n;
-    if (stream._creditOwed >= this.#o.streamWindow / 2 && !this.#creditDue.has(stream)) {
-      this.#creditDue.add(stream);
-      this.#wake();
-    }
+    if (stream._creditOwed >= this.#o.streamWindow / 2) this.#out.creditDue(stream);
   }
 
   /** @internal */
   _finished(stream: MuxStream): void {
     this.#streams.delete(stream.id);
-    this.#creditDue.delete(stream);
+    this.#out.forget(stream);
     const pending = this.#opening.get(stream.id);
     if (pending) {
       this.#opening.delete(stream.id);
@@ -515,112 +448,19 @@ export class Session implements StreamHost {
   }
 
   #returnSessionCredit(n: number): void {
-    this.#recvOwed += n;
-    if (this.#recvOwed >= this.#o.sessionWindow / 2) this.#wake();
-  }
-
-  // ---- writer pump ------------------------------------------------------
-
-  #queueControl(frame: Uint8Array): void {
-    if (this.#closeInfo) return;
-    this.#control.push(frame);
-    this.#wake();
-  }
-
-  #wake(): void {
-    const w = this.#wakeup;
-    if (w) {
-      this.#wakeup = null;
-      w();
-    }
+    this.#flow.recvOwed += n;
+    if (this.#flow.recvOwed >= this.#o.sessionWindow / 2) this.#out.wake();
   }
 
   async #writeLoop(): Promise<void> {
-    try {
-      while (!this.#closeInfo) {
-        const batch = this.#collect();
-        if (batch === null) {
-          await new Promise<void>((resolve) => (this.#wakeup = resolve));
-          continue;
-        }
-        await this.#writer.write(batch);
-      }
-    } catch (e) {
-      const error = e instanceof Error ? e : new Error(String(e));
+    const error = await this.#out.pump();
+    if (error) {
       this.#end({
         reason: `writing to ${this.#o.names.peer} failed: ${error.message}`,
         error,
         remote: true,
       });
     }
-  }
-
-  /**
-   * Everything ready to go, as one buffer; null when there is nothing. DATA
-   * payloads are copied once, straight into the batch (no buffer per frame).
-   */
-  #collect(): Uint8Array | null {
-    const control: Uint8Array[] = this.#control;
-    let size = 0;
-    for (const p of control) size += p.byteLength;
-    this.#control = [];
-    this.#queuedPongs = 0;
-    if (this.#recvOwed >= this.#o.sessionWindow / 2) {
-      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, this.#recvOwed));
-      size += HEADER_SIZE;
-      this.#recvAvail += this.#recvOwed;
-      this.#recvOwed = 0;
-    }
-    for (const s of this.#creditDue) {
-      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, s._creditOwed));
-      size += HEADER_SIZE;
-      s._recvAvail += s._creditOwed;
-      s._creditOwed = 0;
-    }
-    this.#creditDue.clear();
-    const max = this.#o.maxWriteBatch;
-    const data = this.#dataOut;
-    // Round-robin, one frame per stream per turn. A stream that can send but got
-    // nothing (session window exhausted) goes back and counts as idle; the loop
-    // ends when only idle streams remain.
-    let idle = 0;
-    while (size < max && this.#ready.length > idle) {
-      const s = this.#ready.shift()!;
-      s._inReady = false;
-      const slice = s._takeSend(Math.min(this.#o.maxFramePayload, this.#sendWindow));
-      if (slice) {
-        idle = 0;
-        const n = slice.bytes.byteLength;
-        data.push(s.id, slice.fin ? Flag.FIN : 0, slice.bytes);
-        size += HEADER_SIZE + n;
-        this.#sendWindow -= n;
-        this.#stats.bytesOut += n;
-      }
-      if (s._canSend()) {
-        s._inReady = true;
-        this.#ready.push(s);
-        if (!slice) idle++;
-      }
-    }
-    const frames = control.length + data.length / 3;
-    if (frames === 0) return null;
-    this.#stats.framesOut += frames;
-    if (control.length === 1 && data.length === 0) return control[0];
-    const out = new Uint8Array(size);
-    let off = 0;
-    for (const p of control) {
-      out.set(p, off);
-      off += p.byteLength;
-    }
-    for (let i = 0; i < data.length; i += 3) {
-      const bytes = data[i + 2] as Uint8Array;
-      const flags = data[i + 1] as number;
-      writeHeader(out, off, FrameType.DATA, flags, data[i] as number, bytes.byteLength);
-      out.set(bytes, off + HEADER_SIZE);
-      off += HEADER_SIZE + bytes.byteLength;
-    }
-    data.length = 0;
-    return out;
   }
 
   // ---- ending -----------------------------------------------------------
@@ -640,42 +480,13 @@ export class Session implements StreamHost {
     const farewell = payload
       ? encodeFrame(FrameType.GO_AWAY, 0, 0, payload.byteLength, payload)
       : null;
-    this.#control = [];
     for (const p of this.#opening.values()) p.reject(cause);
     this.#opening.clear();
     for (const s of [...this.#streams.values()]) s._sessionEnded(cause);
     this.#streams.clear();
-    this.#ready = [];
-    this.#creditDue.clear();
-    for (const p of this.#pings.values()) p.reject(cause);
-    this.#pings.clear();
+    this.#pings.failAll(cause);
     this.#reader.cancel().catch(() => {});
-    this.#wake();
-    this.#shutdownOutput(farewell);
-  }
-
-  /** Flush GO_AWAY (queued behind any write in flight) and close; abort if the pipe stays blocked. */
-  async #shutdownOutput(farewell: Uint8Array | null): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((
-      r,
-    ) => (timer = setTimeout(() => r("timeout"), this.#o.closeTimeoutMs)));
-    try {
-      const flush = (async () => {
-        if (farewell) await this.#writer.write(farewell);
-        await this.#writer.close();
-      })();
-      flush.catch(() => {});
-      // An abort waits for a write in flight, which a frozen peer never finishes: don't await it.
-      if ((await Promise.race([flush, timeout])) === "timeout") {
-        this.#writer.abort().catch(() => {});
-      }
-    } catch {
-      this.#writer.abort().catch(() => {});
-    } finally {
-      clearTimeout(timer);
-      this.#resolveClosed(this.#closeInfo!);
-    }
+    this.#out.shutdown(farewell, this.#o.closeTimeoutMs).then(() => this.#resolveClosed(info));
   }
 }
 

@@ -1,0 +1,244 @@
+/**
+ * The session's one writer: it owns everything waiting to go out and the
+ * pump that writes it. Each turn builds one batch: control frames first
+ * (SYN, ACK, RST, PING, window updates), then one DATA frame per ready stream
+ * in round-robin until the batch is full. A FIN never overtakes its stream's
+ * data because a stream hands out its FIN only after its last byte.
+ *
+ * Concurrency rules: `queue*`, `wantsSend`, `creditDue` and `wake` may be
+ * called at any time from the reader pump or the application; they only
+ * enqueue and wake. Only the pump awaits the writer.
+ *
+ * @module
+ */
+import { encodeFrame, Flag, FrameType, HEADER_SIZE, writeHeader } from "./frame.ts";
+import type { MuxStream } from "./stream.ts";
+
+/** Session-wide flow-control counters, shared with the session's reader side. */
+export interface SessionFlow {
+  /** Session credit the peer granted us. */
+  sendWindow: number;
+  /** Session credit the peer still has with us. */
+  recvAvail: number;
+  /** Bytes consumed by the application and not yet credited back. */
+  recvOwed: number;
+}
+
+/** What the pump needs to know. */
+export interface OutboundOptions {
+  maxWriteBatch: number;
+  maxFramePayload: number;
+  /** Our session window: credit goes back once half of it is owed. */
+  sessionWindow: number;
+}
+
+const MAX_QUEUED_PONGS = 64;
+
+/** The outbound queues and the writer pump of one session. */
+export class Outbound {
+  /** Frames written and DATA payload bytes sent. */
+  framesOut = 0;
+  bytesOut = 0;
+
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #o: OutboundOptions;
+  readonly #flow: SessionFlow;
+  #control: Uint8Array[] = [];
+  #queuedPongs = 0;
+  #ready: MuxStream[] = [];
+  #creditDue = new Set<MuxStream>();
+  /** Scratch for #collect: stream id, flags, payload, per DATA frame. */
+  #dataOut: (number | Uint8Array)[] = [];
+  #wakeup: (() => void) | null = null;
+  #stopped = false;
+
+  constructor(
+    writer: WritableStreamDefaultWriter<Uint8Array>,
+    options: OutboundOptions,
+    flow: SessionFlow,
+  ) {
+    this.#writer = writer;
+    this.#o = options;
+    this.#flow = flow;
+  }
+
+  /** Queue an encoded control frame. */
+  queueControl(frame: Uint8Array): void {
+    if (this.#stopped) return;
+    this.#control.push(frame);
+    this.#wake();
+  }
+
+  /** Queue a pong; false (dropped) when a flooding peer has 64 unanswered already. */
+  queuePong(value: number): boolean {
+    if (this.#queuedPongs >= MAX_QUEUED_PONGS) return false;
+    this.#queuedPongs++;
+    this.queueControl(encodeFrame(FrameType.PING, Flag.ACK, 0, value));
+    return true;
+  }
+
+  /** A stream has data with credit, or a FIN, to send. */
+  wantsSend(stream: MuxStream): void {
+    if (stream._inReady || this.#stopped) return;
+    stream._inReady = true;
+    this.#ready.push(stream);
+    this.#wake();
+  }
+
+  /** A stream owes its peer a window update. */
+  creditDue(stream: MuxStream): void {
+    if (this.#stopped || this.#creditDue.has(stream)) return;
+    this.#creditDue.add(stream);
+    this.#wake();
+  }
+
+  /** A stream is gone: it owes nothing any more. */
+  forget(stream: MuxStream): void {
+    this.#creditDue.delete(stream);
+  }
+
+  /** Session credit came back or is owed: streams may be able to send. */
+  wake(): void {
+    this.#wake();
+  }
+
+  /** Sizes of the queues, for leak tests. */
+  internals(): { creditDue: number; ready: number; control: number } {
+    return {
+      creditDue: this.#creditDue.size,
+      ready: this.#ready.length,
+      control: this.#control.length,
+    };
+  }
+
+  /** Write batches until {@linkcode stop}; resolves with the write error, if any. */
+  async pump(): Promise<Error | null> {
+    try {
+      while (!this.#stopped) {
+        const batch = this.#collect();
+        if (batch === null) {
+          await new Promise<void>((resolve) => (this.#wakeup = resolve));
+          continue;
+        }
+        await this.#writer.write(batch);
+      }
+      return null;
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  }
+
+  /**
+   * Drop everything queued, write `farewell` (GO_AWAY) behind any write in
+   * flight, and close the output; abort it if the pipe stays blocked.
+   */
+  async shutdown(farewell: Uint8Array | null, timeoutMs: number): Promise<void> {
+    this.#stopped = true;
+    this.#control = [];
+    this.#ready = [];
+    this.#creditDue.clear();
+    this.#wake();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((
+      r,
+    ) => (timer = setTimeout(() => r("timeout"), timeoutMs)));
+    try {
+      const flush = (async () => {
+        if (farewell) await this.#writer.write(farewell);
+        await this.#writer.close();
+      })();
+      flush.catch(() => {});
+      // An abort waits for a write in flight, which a frozen peer never finishes: don't await it.
+      if ((await Promise.race([flush, timeout])) === "timeout") {
+        this.#writer.abort().catch(() => {});
+      }
+    } catch {
+      this.#writer.abort().catch(() => {});
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #wake(): void {
+    const w = this.#wakeup;
+    if (w) {
+      this.#wakeup = null;
+      w();
+    }
+  }
+
+  /**
+   * Everything ready to go, as one buffer; null when there is nothing. DATA
+   * payloads are copied once, straight into the batch (no buffer per frame).
+   */
+  #collect(): Uint8Array | null {
+    const control: Uint8Array[] = this.#control;
+    let size = 0;
+    for (const p of control) size += p.byteLength;
+    this.#control = [];
+    this.#queuedPongs = 0;
+    const flow = this.#flow;
+    if (flow.recvOwed >= this.#o.sessionWindow / 2) {
+      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, flow.recvOwed));
+      size += HEADER_SIZE;
+      flow.recvAvail += flow.recvOwed;
+      flow.recvOwed = 0;
+    }
+    for (const s of this.#creditDue) {
+      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, s._creditOwed));
+      size += HEADER_SIZE;
+      s._recvAvail += s._creditOwed;
+      s._creditOwed = 0;
+    }
+    this.#creditDue.clear();
+    const max = this.#o.maxWriteBatch;
+    const data = this.#dataOut;
+    // Round-robin, one frame per stream per turn. A stream that can send but got
+    // nothing (session window exhausted) goes back and counts as idle; the loop
+    // ends when only idle streams remain.
+    let idle = 0;
+    while (size < max && this.#ready.length > idle) {
+      const s = this.#ready.shift()!;
+      s._inReady = false;
+      const slice = s._takeSend(Math.min(this.#o.maxFramePayload, flow.sendWindow));
+      if (slice) {
+        idle = 0;
+        const n = slice.bytes.byteLength;
+        data.push(s.id, slice.fin ? Flag.FIN : 0, slice.bytes);
+        size += HEADER_SIZE + n;
+        flow.sendWindow -= n;
+        this.bytesOut += n;
+      }
+      if (s._canSend()) {
+        s._inReady = true;
+        this.#ready.push(s);
+        if (!slice) idle++;
+      }
+    }
+    const frames = control.length + data.length / 3;
+    if (frames === 0) return null;
+    this.framesOut += frames;
+    if (control.length === 1 && data.length === 0) return control[0];
+    const out = new Uint8Array(size);
+    let off = 0;
+    for (const p of control) {
+      out.set(p, off);
+      off += p.byteLength;
+    }
+    for (let i = 0; i < data.length; i += 3) {
+      const bytes = data[i + 2] as Uint8Array;
+      writeHeader(
+        out,
+        off,
+        FrameType.DATA,
+        data[i + 1] as number,
+        data[i] as number,
+        bytes.byteLength,
+      );
+      out.set(bytes, off + HEADER_SIZE);
+      off += HEADER_SIZE + bytes.byteLength;
+    }
+    data.length = 0;
+    return out;
+  }
+}
