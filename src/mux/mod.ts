@@ -8,7 +8,7 @@
 export { type OpenOptions, Session, type SessionCloseInfo, type SessionStats } from "./session.ts";
 export { MuxStream } from "./stream.ts";
 export { IncomingStream } from "./incoming_stream.ts";
-export { defaultSessionOptions, type SessionOptions } from "./options.ts";
+export { defaultSessionOptions, type SessionOptions, WRITES_COMPLETE } from "./options.ts";
 export { compareVersions, type Preface, PROTOCOL_VERSION, type Role } from "./preface.ts";
 export { Flag, FrameType, GoAwayCode, ResetCode } from "./frame.ts";
 export { type Duplex, splice, type SpliceOptions, type SpliceResult } from "./splice.ts";

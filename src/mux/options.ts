@@ -46,17 +46,39 @@ export interface SessionOptions {
    * or `reject(code, reason)`. Without a handler every stream is refused.
    */
   onStream?: (incoming: IncomingStream) => void;
+  /**
+   * Build every write batch in one buffer that is reused, instead of a new
+   * buffer per batch (which, at 64 KiB+ a time, is garbage the runtime must
+   * collect). Only for a `writable` that is done with a chunk once its
+   * `write()` resolves: OS pipes and sockets are, an in-memory
+   * `TransformStream` is not.
+   * @default true when `writable` carries {@linkcode WRITES_COMPLETE}, else false
+   */
+  reuseWriteBuffer?: boolean;
+}
+
+/**
+ * Marks a `WritableStream` that is done with each chunk once its `write()`
+ * resolves (the bytes reached the OS), e.g. `{ [WRITES_COMPLETE]: true }`.
+ * The runtime layer marks the agent link's pipes with it. A registered symbol,
+ * so code that does not import the mux can set it too.
+ */
+export const WRITES_COMPLETE: symbol = Symbol.for("wsl2proxy.writesComplete");
+
+/** Whether `writable` carries {@linkcode WRITES_COMPLETE}. */
+export function writesComplete(writable: WritableStream<Uint8Array>): boolean {
+  return (writable as unknown as Record<symbol, unknown>)[WRITES_COMPLETE] === true;
 }
 
 /** {@linkcode SessionOptions} with every default filled in. */
 export type ResolvedSessionOptions =
-  & Required<Omit<SessionOptions, "onStream">>
-  & Pick<SessionOptions, "onStream">;
+  & Required<Omit<SessionOptions, "onStream" | "reuseWriteBuffer">>
+  & Pick<SessionOptions, "onStream" | "reuseWriteBuffer">;
 
 /** The defaults, as a fresh object. */
 export function defaultSessionOptions(): Omit<
   ResolvedSessionOptions,
-  "role" | "version" | "onStream"
+  "role" | "version" | "onStream" | "reuseWriteBuffer"
 > {
   return {
     capabilities: 0,

@@ -30,6 +30,8 @@ export interface OutboundOptions {
   maxFramePayload: number;
   /** Our session window: credit goes back once half of it is owed. */
   sessionWindow: number;
+  /** Build batches in one reused buffer (the writer is done with a chunk when its write resolves). */
+  reuseWriteBuffer?: boolean;
 }
 
 const MAX_QUEUED_PONGS = 64;
@@ -51,6 +53,8 @@ export class Outbound {
   #dataOut: (number | Uint8Array)[] = [];
   #wakeup: (() => void) | null = null;
   #stopped = false;
+  /** The reused batch buffer, when reuseWriteBuffer is on. */
+  #scratch = new Uint8Array(0);
 
   constructor(
     writer: WritableStreamDefaultWriter<Uint8Array>,
@@ -219,7 +223,7 @@ export class Outbound {
     if (frames === 0) return null;
     this.framesOut += frames;
     if (control.length === 1 && data.length === 0) return control[0];
-    const out = new Uint8Array(size);
+    const out = this.#batchBuffer(size);
     let off = 0;
     for (const p of control) {
       out.set(p, off);
@@ -240,5 +244,20 @@ export class Outbound {
     }
     data.length = 0;
     return out;
+  }
+
+  /**
+   * A buffer for a batch of `size` bytes: a new one, or a view of the reused
+   * one. The pump awaits each write, so the previous batch is done with.
+   */
+  #batchBuffer(size: number): Uint8Array {
+    if (!this.#o.reuseWriteBuffer) return new Uint8Array(size);
+    if (this.#scratch.byteLength < size) {
+      // A batch stops at the first frame that reaches maxWriteBatch, after the control frames.
+      this.#scratch = new Uint8Array(
+        Math.max(size, this.#o.maxWriteBatch + this.#o.maxFramePayload + 1024),
+      );
+    }
+    return this.#scratch.subarray(0, size);
   }
 }

@@ -28,6 +28,7 @@ import {
   type ResolvedSessionOptions,
   resolveSessionOptions,
   type SessionOptions,
+  writesComplete,
 } from "./options.ts";
 import { type Preface, PROTOCOL_VERSION } from "./preface.ts";
 import { MuxStream, type StreamHost } from "./stream.ts";
@@ -87,6 +88,7 @@ export class Session implements StreamHost {
     options: SessionOptions,
   ): Promise<Session> {
     const o = resolveSessionOptions(options);
+    o.reuseWriteBuffer ??= writesComplete(writable);
     const reader = readable.getReader();
     const writer = writable.getWriter();
     const local: Preface = {

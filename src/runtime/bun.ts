@@ -29,6 +29,7 @@ import { connectNodePath, isUnixSocketAlive, listenNodePipe } from "./node_net.t
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
 import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
 import { openStdio } from "./stdio.ts";
+import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
 import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
 import {
@@ -142,7 +143,9 @@ export class BunRuntime implements Runtime {
     );
     return {
       pid: child.pid,
-      stdin: stdin === "piped" ? fileSinkWritable(child.stdin as BunFileSink) : null,
+      stdin: stdin === "piped"
+        ? markWritesComplete(fileSinkWritable(child.stdin as BunFileSink))
+        : null,
       stdout: stdout === "piped" ? child.stdout as ReadableStream<Uint8Array> : null,
       stderr: stderr === "piped" ? child.stderr as ReadableStream<Uint8Array> : null,
       status,

@@ -33,6 +33,7 @@ import { DenoConn, DenoListener } from "./deno_conn.ts";
 import { connectNodePath, listenNodePipe, listenNodeUnix } from "./node_net.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
 import { openStdio } from "./stdio.ts";
+import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
@@ -113,7 +114,8 @@ export class DenoRuntime implements Runtime {
     );
     return {
       pid: child.pid,
-      stdin: (options.stdin ?? "piped") === "piped" ? child.stdin : null,
+      // Deno's child stdin resolves a write once the bytes are written.
+      stdin: (options.stdin ?? "piped") === "piped" ? markWritesComplete(child.stdin) : null,
       stdout: (options.stdout ?? "piped") === "piped" ? child.stdout : null,
       stderr: options.stderr === "piped" ? child.stderr : null,
       status,

@@ -47,6 +47,7 @@
 
 import * as fs from "node:fs";
 import process from "node:process";
+import { markWritesComplete } from "./writes_complete.ts";
 
 /** The agent's stdin and stdout. */
 export interface Stdio {
@@ -97,7 +98,8 @@ export function openStdio(): Stdio {
   const isDeno = "Deno" in globalThis;
   opened = {
     readable: isDeno ? Deno.stdin.readable : bunStdin(),
-    writable: isDeno ? denoStdout() : nodeStdout(),
+    // Both resolve a write once the bytes are written, so the mux may reuse its buffer.
+    writable: markWritesComplete(isDeno ? denoStdout() : nodeStdout()),
   };
   return opened;
 }
