@@ -14,6 +14,7 @@ import { ConnectionClosedError } from "../errors.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import type { BunGlobal, BunSocket, BunSocketHandler, BunSocketListener } from "./bun_types.d.ts";
 import type { Conn, Listener } from "./types.ts";
+import { markWritesComplete } from "./writes_complete.ts";
 
 /**
  * Bytes queued ahead of the consumer: none. Bun hands over everything the
@@ -68,14 +69,17 @@ export class BunConn implements Conn {
         else socket.resume();
       },
     }, { highWaterMark: READ_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength });
-    this.writable = new WritableStream<Uint8Array>({
-      start: (controller) => {
-        this.#writeController = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.#closeWrite(),
-      abort: () => this.close(),
-    });
+    // A write resolves once every byte is in the kernel: the mux may reuse its buffer.
+    this.writable = markWritesComplete(
+      new WritableStream<Uint8Array>({
+        start: (controller) => {
+          this.#writeController = controller;
+        },
+        write: (chunk) => this.#write(chunk),
+        close: () => this.#closeWrite(),
+        abort: () => this.close(),
+      }),
+    );
   }
 
   /**

@@ -12,6 +12,7 @@
 
 import { ConnectionClosedError } from "../errors.ts";
 import type { Conn, Listener } from "./types.ts";
+import { markWritesComplete } from "./writes_complete.ts";
 
 /** Largest read buffer. */
 const READ_CHUNK = 64 * 1024;
@@ -81,14 +82,17 @@ export class DenoConn implements Conn {
         this.#maybeFinish();
       },
     }, { highWaterMark: READ_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength });
-    this.writable = new WritableStream<Uint8Array>({
-      start: (controller) => {
-        this.#writeController = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.#closeWrite(),
-      abort: () => this.close(),
-    });
+    // A write resolves once every byte is in the kernel: the mux may reuse its buffer.
+    this.writable = markWritesComplete(
+      new WritableStream<Uint8Array>({
+        start: (controller) => {
+          this.#writeController = controller;
+        },
+        write: (chunk) => this.#write(chunk),
+        close: () => this.#closeWrite(),
+        abort: () => this.close(),
+      }),
+    );
   }
 
   async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
