@@ -119,6 +119,13 @@ export class ProxySandbox {
     return JSON.parse(r.stdout);
   }
 
+  /** `restart` (a fresh daemon and agent) and wait for the agent. */
+  async restart(): Promise<void> {
+    const r = await this.cli(["restart"]);
+    if (r.code !== 0) throw new Error(`${this.variant.label}: restart failed: ${r.stderr}`);
+    await this.waitForAgent();
+  }
+
   /** Wait until the agent's session is up (the first connection would wait for it otherwise). */
   async waitForAgent(timeoutMs = 30_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;

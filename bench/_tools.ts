@@ -37,17 +37,14 @@ export function toolPath(name: "deno" | "bun"): string {
   return existsSync(local) ? local : name;
 }
 
-/** Build the compiled Bun binary of main.ts (always: the sources may have changed). */
-export function buildBunBinary(): string {
-  mkdirSync(CACHE, { recursive: true });
-  const out = join(CACHE, "wsl2proxy-bun");
-  const r = spawnSync(
-    toolPath("bun"),
-    ["build", "--compile", "--target=bun-linux-x64", join(ROOT, "main.ts"), "--outfile", out],
-    { encoding: "utf8", cwd: ROOT },
-  );
-  if (r.status !== 0) throw new Error(`bun build --compile failed: ${r.stderr}`);
-  return out;
+/**
+ * The compiled Bun binary for linux-x64, made the way releases are (the
+ * project's build script: its flags, the Windows agent embedded) and cached
+ * by source hash under .cache/build/.
+ */
+export async function buildBunBinary(): Promise<string> {
+  const { Builder } = await import("../scripts/build.ts");
+  return await new Builder().binary("bun", "linux-x64");
 }
 
 /** Output of a command, trimmed; empty if it fails. */

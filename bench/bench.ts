@@ -81,25 +81,39 @@ function medianOf(results: PathResult[]): PathResult {
   ) as unknown as PathResult;
 }
 
-/** RSS of daemon + agent once it has stopped moving (two reads 200 ms apart within 1 %). */
-async function settledRss(box: ProxySandbox, maxMs = 5000): Promise<number> {
-  let last = (await box.rss()).total;
-  const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline) {
-    await pause(200);
-    const now = (await box.rss()).total;
-    if (Math.abs(now - last) <= last * 0.01) return now;
-    last = now;
+/**
+ * RSS of daemon + agent after things settle: sampled every 250 ms for
+ * `settleMs` (a garbage collection usually runs meanwhile), then the lowest
+ * of the last second's samples.
+ */
+async function settledRss(box: ProxySandbox, settleMs = 3000): Promise<number> {
+  const samples: number[] = [];
+  for (let t = 0; t <= settleMs; t += 250) {
+    samples.push((await box.rss()).total);
+    await pause(250);
   }
-  return last;
+  return Math.min(...samples.slice(-4));
 }
 
-/** Memory of daemon + agent: fresh, with 100 stalled readers, with 1,000 idle connections. */
+/**
+ * Memory of daemon + agent. Each part runs on a freshly restarted daemon, so
+ * memory freed by one part cannot hide what the next one needs: fresh; with
+ * 1,000 idle connections (each echoed 64 B once); with 100 connections to
+ * the streaming source, idle and then with their readers stalled.
+ */
 async function measureMemory(load: string, box: ProxySandbox): Promise<MemoryResult> {
+  await box.restart();
   // A few connections first, so lazily loaded code is not counted as per-connection memory.
   await runLoad(load, ["conn", box.echoSock, 200, 2]);
   const base = await settledRss(box);
+  const hold = new HeldLoad(load, ["hold", box.echoSock, 1000]);
+  await hold.line();
+  const idle1000 = await settledRss(box);
+  const rss = await box.rss();
+  await hold.stop();
 
+  await box.restart();
+  await runLoad(load, ["conn", box.echoSock, 200, 2]);
   const stall = new HeldLoad(load, ["stall", box.sourceSock, 100]);
   if ((await stall.line()) !== "idle") throw new Error("stall: expected idle");
   const idle100 = await settledRss(box);
@@ -110,12 +124,7 @@ async function measureMemory(load: string, box: ProxySandbox): Promise<MemoryRes
   const status = await box.status();
   const bufferedIn = status.agent.session?.bufferedIn ?? 0;
   await stall.stop();
-
-  const hold = new HeldLoad(load, ["hold", box.echoSock, 1000]);
-  await hold.line();
-  const idle1000 = await settledRss(box);
-  const rss = await box.rss();
-  await hold.stop();
+  await box.restart();
   return {
     baseMB: base / 1e6,
     idle1000MB: idle1000 / 1e6,
@@ -217,8 +226,8 @@ async function main(): Promise<void> {
   );
   const echoBin = buildC("echo_server");
   const load = buildC("load", ["-pthread"]);
-  log("bench: building the compiled Bun binary");
-  const bunBin = buildBunBinary();
+  log("bench: building the compiled Bun binary (scripts/build.ts, cached)");
+  const bunBin = await buildBunBinary();
 
   const dir = mkdtempSync(join(tmpdir(), "w2p-bench-"));
   const echoPath = join(dir, "echo.sock");
