@@ -3,28 +3,10 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
 import { VERSION } from "../src/version.ts";
-
-/** Pids of live daemons started in this sandbox (its HOME; zombies excluded). */
-function daemonsFor(box: Sandbox): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
-      const environ = readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      if (
-        cmd.includes("run") && cmd.includes("--background") && environ.includes(`HOME=${box.dir}`)
-      ) pids.push(Number(name));
-    } catch { /* gone meanwhile */ }
-  }
-  return pids;
-}
 
 const SOCKETS = [
   {
@@ -95,7 +77,7 @@ describe("cli", () => {
       assert.equal(status.code, 0, status.stderr);
       const s = JSON.parse(text(status));
       assert.equal(typeof s.pid, "number");
-      assert.deepEqual(daemonsFor(box), [s.pid]);
+      assert.deepEqual(box.daemonPids(), [s.pid]);
       assert.equal(s.version, VERSION);
       assert.ok(["starting", "running", "backoff"].includes(s.agent.state));
       assert.ok("pid" in s.agent && "version" in s.agent);
@@ -142,7 +124,7 @@ describe("cli", () => {
       for (const r of results) assert.equal(r.code, 0, r.stderr);
       const outputs = new Set(results.map(text));
       assert.equal(outputs.size, 1, "all print the same exports");
-      assert.equal(daemonsFor(box).length, 1, "exactly one daemon");
+      assert.equal(box.daemonPids().length, 1, "exactly one daemon");
     } finally {
       await box.cleanup();
     }
@@ -156,7 +138,7 @@ describe("cli", () => {
       const pid = JSON.parse(text(await box.cli(["status", "--json"]))).pid;
       const stopped = await box.cli(["stop"]);
       assert.equal(stopped.code, 0, stopped.stderr);
-      assert.deepEqual(daemonsFor(box), [], `daemon ${pid} is gone`);
+      assert.deepEqual(box.daemonPids(), [], `daemon ${pid} is gone`);
       assert.equal(existsSync(join(box.runtimeDir, "ssh.sock")), false);
       assert.equal(existsSync(join(box.runtimeDir, "control.sock")), false);
       const status = await box.cli(["status", "--json"]);
@@ -183,7 +165,7 @@ describe("cli", () => {
         `wsl2proxy: ${box.configPath}:4:19: sockets[0].windows_addr: unknown scheme "pip://"; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT`,
       );
       assert.equal(text(r), "", "nothing on stdout, so eval runs nothing");
-      assert.deepEqual(daemonsFor(box), []);
+      assert.deepEqual(box.daemonPids(), []);
     } finally {
       await box.cleanup();
     }
@@ -202,7 +184,7 @@ describe("cli", () => {
       assert.match(status.stderr, /warning: the config file is invalid \(using runtime dir /);
       const stopped = await box.cli(["stop"]);
       assert.equal(stopped.code, 0, stopped.stderr);
-      assert.deepEqual(daemonsFor(box), []);
+      assert.deepEqual(box.daemonPids(), []);
       assert.equal((await box.cli(["start"])).code, 2, "start still refuses the broken config");
     } finally {
       await box.cleanup();

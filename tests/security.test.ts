@@ -105,25 +105,6 @@ function socatTo(path: string): string[] {
   return ["socat", "-t", "10", "-", `UNIX-CONNECT:${path}`];
 }
 
-/** Pids of live daemons (`wsl2proxy run`, background or not) started in this sandbox (its HOME; zombies excluded). */
-function daemonsFor(box: Sandbox): number[] {
-  const program = wsl2proxyArgv().at(-1)!;
-  const pids: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
-      const environ = readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      if (cmd[cmd.indexOf(program) + 1] === "run" && environ.includes(`HOME=${box.dir}`)) {
-        pids.push(Number(name));
-      }
-    } catch { /* gone meanwhile */ }
-  }
-  return pids;
-}
-
 async function status(box: Sandbox): Promise<DaemonStatus> {
   const s = await box.control({ op: "status" });
   assert.ok(s, "the daemon answers status");
@@ -312,7 +293,7 @@ describe("security: the runtime directory", () => {
           assert.match(lines[0], /^wsl2proxy: /);
           assert.match(lines[0], c.message(box));
         }
-        assert.deepEqual(daemonsFor(box), [], "no daemon");
+        assert.deepEqual(box.daemonPids(), [], "no daemon");
         assert.deepEqual(readdirSync(box.runtimeDir), [], "nothing created in the runtime dir");
         const after = lstatSync(box.runtimeDir);
         assert.equal(after.mode, before.mode, "mode left as it was");
@@ -469,7 +450,7 @@ describe("security: peer credentials", () => {
       }
       const again = await status(box);
       assert.equal(again.pid, s.pid, "the same daemon still answers");
-      assert.deepEqual(daemonsFor(box), [s.pid]);
+      assert.deepEqual(box.daemonPids(), [s.pid]);
       assert.match(
         box.log(),
         new RegExp(
@@ -504,7 +485,7 @@ describe("security: TCP listeners", () => {
           `wsl2proxy: ${box.configPath}:7:17: sockets[0].linux_addr: host "${bare}" is not loopback; ` +
             `expected 127.0.0.0/8, ::1 or localhost (or allow_remote: true on this socket)`,
         );
-        assert.deepEqual(daemonsFor(box), []);
+        assert.deepEqual(box.daemonPids(), []);
         assert.equal(existsSync(join(box.runtimeDir, "control.sock")), false);
         assert.ok(
           !inetSockets(process.pid).some((x) =>

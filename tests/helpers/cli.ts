@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -108,6 +108,25 @@ export class Sandbox {
     }, timeoutMs + 5000);
     if (!s || s.ok === false) throw new Error(`agent did not come up: ${JSON.stringify(s)}`);
     return s;
+  }
+
+  /** Pids of live daemons (`wsl2proxy run`, background or not) started in this sandbox (its HOME; zombies excluded). */
+  daemonPids(): number[] {
+    const program = wsl2proxyArgv().at(-1)!;
+    const pids: number[] = [];
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+        const environ = readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+        if (cmd[cmd.indexOf(program) + 1] === "run" && environ.includes(`HOME=${this.dir}`)) {
+          pids.push(Number(name));
+        }
+      } catch { /* gone meanwhile */ }
+    }
+    return pids;
   }
 
   /** The daemon's log so far. */
