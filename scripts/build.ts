@@ -64,6 +64,8 @@ export const BUN_FLAGS: readonly string[] = [
   "--compile",
   "--minify",
   "--keep-names",
+  // Precompiled bytecode: start-up (which `start` pays in every new shell) drops from ~60 to ~20 ms.
+  "--bytecode",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",
   "--no-compile-autoload-tsconfig",

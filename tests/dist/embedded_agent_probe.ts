@@ -9,5 +9,7 @@ import process from "node:process";
 import { embeddedAgent } from "../../src/wsl/embedded_agent.ts";
 import { sha256Hex } from "../../src/wsl/place_agent.ts";
 
-const agent = await embeddedAgent();
-process.stdout.write(agent === null ? "none\n" : `${agent.length} ${await sha256Hex(agent)}\n`);
+// No top-level await: it is compiled with the same flags as wsl2proxy, --bytecode included.
+embeddedAgent().then(async (agent) => {
+  process.stdout.write(agent === null ? "none\n" : `${agent.length} ${await sha256Hex(agent)}\n`);
+});
