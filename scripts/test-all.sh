@@ -24,6 +24,14 @@ step() {
   echo "== $* ($((SECONDS - started)) s) =="
 }
 
+# Every runner's output also goes to this log, so the end can print one
+# closing line with the totals: "N passed, N failed".
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run() {
+  "$@" 2>&1 | tee -a "$log"
+}
+
 step "install dependencies"
 bash scripts/install-deps.sh
 
@@ -40,18 +48,23 @@ step "wine setup"
 bash scripts/wine-setup.sh >/dev/null
 
 step "deno test"
-npx deno test -A --quiet src/ tests/
+run npx deno test -A --quiet src/ tests/
 
 step "bun test"
-npx bun test --timeout 120000 src/ tests/
+run npx bun test --timeout 120000 src/ tests/
 
 # The compiled binary as the CLI, the daemon and the agent.
 compiled=(tests/bridge_ssh.test.ts tests/wine/agent_wine.test.ts)
 step "compiled $bin: deno test"
 "$bin" version
-WSL2PROXY_TEST_BIN="$bin" npx deno test -A --quiet "${compiled[@]}"
+WSL2PROXY_TEST_BIN="$bin" run npx deno test -A --quiet "${compiled[@]}"
 
 step "compiled $bin: bun test"
-WSL2PROXY_TEST_BIN="$bin" npx bun test --timeout 120000 "${compiled[@]}"
+WSL2PROXY_TEST_BIN="$bin" run npx bun test --timeout 120000 "${compiled[@]}"
 
 step "all tests passed"
+# deno: "ok | 71 passed (383 steps) | 0 failed"; bun: " 382 pass" / " 0 fail".
+clean() { sed 's/\x1b\[[0-9;]*m//g' "$log"; }
+passed=$(clean | sed -nE 's/.*\| ([0-9]+) passed \(([0-9]+) steps?\).*/\2/p; s/.*\| ([0-9]+) passed \|.*/\1/p; s/^ *([0-9]+) pass$/\1/p' | awk '{s+=$1} END {print s+0}')
+failed=$(clean | sed -nE 's/.*\| ([0-9]+) failed.*/\1/p; s/^ *([0-9]+) fail$/\1/p' | awk '{s+=$1} END {print s+0}')
+echo "${passed} passed, ${failed} failed"
