@@ -44,13 +44,18 @@ describe("resolveAgentCommand", () => {
 
   test("resolveAgentCommand - on WSL an agent.command whose program is a .exe starts on the Windows drive", async () => {
     const command = ["deno.exe", "run", "-A", "https://example.test/wsl2proxy.js", "agent"];
-    assert.deepEqual(await resolveAgentCommand(input({ agent: { kind: "command", command }, isWsl: true })), {
-      argv: command,
-      cwd: "/mnt/c",
-      description: `agent.command: ${command.join(" ")}`,
-      warnings: [],
-    });
-    const off = await resolveAgentCommand(input({ agent: { kind: "command", command }, isWsl: false }));
+    assert.deepEqual(
+      await resolveAgentCommand(input({ agent: { kind: "command", command }, isWsl: true })),
+      {
+        argv: command,
+        cwd: "/mnt/c",
+        description: `agent.command: ${command.join(" ")}`,
+        warnings: [],
+      },
+    );
+    const off = await resolveAgentCommand(
+      input({ agent: { kind: "command", command }, isWsl: false }),
+    );
     assert.equal(off.cwd, undefined, "outside WSL the daemon's directory is kept");
   });
 
