@@ -314,7 +314,7 @@ export interface DenoCompileOptions {
 
 /**
  * `deno compile` the bundle for one target. The agent must sit beside the
- * main module, where src/wsl/embedded_agent.deno.ts looks, so both are
+ * main module, where src/runtime/embedded_file_deno.ts looks, so both are
  * copied into a staging directory that becomes the executable's file system.
  */
 export async function denoCompile(options: DenoCompileOptions): Promise<void> {

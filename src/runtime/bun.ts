@@ -28,6 +28,7 @@ import type { BunFileSink, BunGlobal, BunSocket, BunSubprocess } from "./bun_typ
 import { connectNodePath, isUnixSocketAlive, listenNodePipe } from "./node_net.ts";
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
 import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
+import { readBunEmbeddedFile } from "./embedded_file_bun.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
@@ -210,6 +211,9 @@ export class BunRuntime implements Runtime {
   isAlive(pid: number): boolean {
     return isProcessAlive(pid);
   }
+
+  /** A file embedded in this compiled executable, or null. */
+  readonly readEmbeddedFile = readBunEmbeddedFile;
 
   /** Resident set size in bytes. */
   rss(): number {

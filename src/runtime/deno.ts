@@ -32,6 +32,7 @@ import { loadDenoSetCloseOnExec } from "./close_on_exec.ts";
 import { DenoConn, DenoListener } from "./deno_conn.ts";
 import { connectNodePath, listenNodePipe, listenNodeUnix } from "./node_net.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
+import { readDenoEmbeddedFile } from "./embedded_file_deno.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
@@ -182,6 +183,9 @@ export class DenoRuntime implements Runtime {
   isAlive(pid: number): boolean {
     return isProcessAlive(pid);
   }
+
+  /** A file embedded in this compiled executable, or null. */
+  readonly readEmbeddedFile = readDenoEmbeddedFile;
 
   /** Resident set size in bytes. */
   rss(): number {

@@ -84,6 +84,12 @@ export interface ChildProcess {
   unref(): void;
 }
 
+/**
+ * Reads one file embedded in this compiled executable: its bytes as a
+ * stream, or `null` when the executable holds no such file.
+ */
+export type ReadEmbeddedFile = (name: string) => Promise<ReadableStream<Uint8Array> | null>;
+
 /** The runtime seam. Everything here may differ between Deno and Bun. */
 export interface Runtime {
   /** `"deno"` or `"bun"`. */
@@ -142,6 +148,11 @@ export interface Runtime {
   signalPid(pid: number, signal: string): boolean;
   /** Whether a process is alive (zombies count as gone). */
   isAlive(pid: number): boolean;
+  /**
+   * A file embedded in this compiled executable (Bun: `--asset`, Deno:
+   * `--include` beside the bundle), or `null` (none, or running from source).
+   */
+  readEmbeddedFile: ReadEmbeddedFile;
   /** Resident set size of this process in bytes. */
   rss(): number;
 }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { embeddedAgent, gunzip } from "./embedded_agent.ts";
-import { readBunEmbeddedFile } from "./embedded_agent.bun.ts";
+import { getRuntime } from "../runtime/mod.ts";
 
 function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
@@ -18,8 +18,8 @@ test("embeddedAgent - running from source there is no embedded agent", async () 
   assert.equal(await embeddedAgent(), null);
 });
 
-test("readBunEmbeddedFile - from source (or under Deno) there is no such file", async () => {
-  assert.equal(await readBunEmbeddedFile("wsl2proxy-agent.exe.gz"), null);
+test("readEmbeddedFile - from source there is no such file", async () => {
+  assert.equal(await getRuntime().readEmbeddedFile("wsl2proxy-agent.exe.gz"), null);
 });
 
 test("gunzip - restores 3 MiB compressed with CompressionStream byte-exact", async () => {

@@ -3,26 +3,19 @@
  * gzip-compressed, so that one download is enough: `scripts/build.ts` builds
  * the matching Windows agent first and embeds it as
  * {@linkcode EMBEDDED_AGENT_FILE}. How a runtime embeds a file differs, so
- * reading it lives in one small file per runtime (`embedded_agent.bun.ts`,
- * `embedded_agent.deno.ts`); decompressing is shared and uses only Web
- * Streams.
+ * reading it is the runtime layer's (`Runtime.readEmbeddedFile`);
+ * decompressing is shared and uses only Web Streams.
  *
  * @module
  */
 
 import { AgentPlacementError } from "../errors.ts";
 import { getRuntime } from "../runtime/mod.ts";
-import { readBunEmbeddedFile } from "./embedded_agent.bun.ts";
-import { readDenoEmbeddedFile } from "./embedded_agent.deno.ts";
 
 /** The name the build embeds the gzip-compressed agent under. */
 export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.gz";
 
-/**
- * Reads one file embedded in this compiled executable: its bytes as a
- * stream, or `null` when the executable holds no such file.
- */
-export type ReadEmbeddedFile = (name: string) => Promise<ReadableStream<Uint8Array> | null>;
+export type { ReadEmbeddedFile } from "../runtime/types.ts";
 
 /**
  * The Windows agent carried by this build, decompressed, or `null` when
@@ -35,9 +28,8 @@ export type ReadEmbeddedFile = (name: string) => Promise<ReadableStream<Uint8Arr
 export async function embeddedAgent(): Promise<Uint8Array | null> {
   const rt = getRuntime();
   if (!rt.compiled) return null;
-  const read: ReadEmbeddedFile = rt.name === "bun" ? readBunEmbeddedFile : readDenoEmbeddedFile;
   try {
-    const gz = await read(EMBEDDED_AGENT_FILE);
+    const gz = await rt.readEmbeddedFile(EMBEDDED_AGENT_FILE);
     return gz === null ? null : await gunzip(gz);
   } catch (error) {
     throw new AgentPlacementError(

@@ -1,12 +1,12 @@
 /**
- * Bun's half of {@linkcode ReadEmbeddedFile}: `bun build --compile
+ * Bun's {@linkcode ReadEmbeddedFile}: `bun build --compile
  * --asset=<file>` embeds a file, and `Bun.embeddedFiles` lists it by its base
  * name. From source the list is empty.
  *
  * @module
  */
 
-import type { ReadEmbeddedFile } from "./embedded_agent.ts";
+import type { ReadEmbeddedFile } from "./types.ts";
 
 /** The one `Bun.*` member used here (declared by hand, as in src/runtime/bun_types.d.ts). */
 interface BunEmbedded {

@@ -1,5 +1,5 @@
 /**
- * Deno's half of {@linkcode ReadEmbeddedFile}: `deno compile --include <file>`
+ * Deno's {@linkcode ReadEmbeddedFile}: `deno compile --include <file>`
  * puts a file into the executable's virtual file system at the same place
  * relative to the main module as at build time, and `scripts/build.ts` puts
  * it right beside the bundle it compiles. Only called in a compiled
@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ReadEmbeddedFile } from "./embedded_agent.ts";
+import type { ReadEmbeddedFile } from "./types.ts";
 
 /** The embedded file `name` as a stream, or `null` when this executable has none. */
 export const readDenoEmbeddedFile: ReadEmbeddedFile = async (name) => {
