@@ -6,10 +6,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Session } from "../mux/mod.ts";
 import { getRuntime } from "../runtime/mod.ts";
 import type { ChildProcess } from "../runtime/types.ts";
-import { pattern, readAll, within, writeAll } from "../../tests/helpers/mux.ts";
+import { connectToAgent, pattern, readAll, within, writeAll } from "../../tests/helpers/mux.ts";
 import { targetServer } from "./_test_util.ts";
 import { AgentExitCode } from "./run_agent.ts";
 
@@ -37,25 +36,12 @@ function spawnAgent(): {
   return { child, stderr, stdin: child.stdin!.getWriter() };
 }
 
-/** A writable over `writer` whose owner can still close the pipe underneath it. */
-function through(writer: WritableStreamDefaultWriter<Uint8Array>): WritableStream<Uint8Array> {
-  return new WritableStream<Uint8Array>({
-    write: (chunk) => writer.write(chunk),
-    close: () => writer.close(),
-    abort: (reason) => writer.abort(reason),
-  });
-}
-
 describe("the agent process", () => {
   test(`agent process - echoes 1 MiB through a ${TRANSPORT} target and exits 0 when its stdin closes`, async () => {
     const server = await targetServer(rt, TRANSPORT);
     const { child, stderr, stdin } = spawnAgent();
     try {
-      const client = await Session.connect(child.stdout!, through(stdin), {
-        role: "client",
-        version: "1.0.0",
-        keepaliveMs: 0,
-      });
+      const client = await connectToAgent(child.stdout!, stdin, "1.0.0");
       assert.equal(client.peer.role, "server");
       assert.equal(client.peer.version, "1.0.0");
       const s = await client.open(server.url);

@@ -11,11 +11,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { Session } from "../../src/mux/mod.ts";
 import { getRuntime } from "../../src/runtime/mod.ts";
 import type { Conn, Listener } from "../../src/runtime/types.ts";
 import { VERSION } from "../../src/version.ts";
-import { pattern, readAll, within, writeAll } from "../helpers/mux.ts";
+import { connectToAgent, pattern, readAll, within, writeAll } from "../helpers/mux.ts";
 import { linuxBinary, tempDir } from "./_dist.ts";
 
 const rt = getRuntime();
@@ -75,15 +74,6 @@ async function readExactly(readable: ReadableStream<Uint8Array>, n: number): Pro
   return out;
 }
 
-/** A writable over `writer` whose owner can still close the pipe underneath it. */
-function through(writer: WritableStreamDefaultWriter<Uint8Array>): WritableStream<Uint8Array> {
-  return new WritableStream<Uint8Array>({
-    write: (chunk) => writer.write(chunk),
-    close: () => writer.close(),
-    abort: (reason) => writer.abort(reason),
-  });
-}
-
 describe("a compiled binary as the agent", () => {
   test(
     "agent bin - handshake, an echo through a native target, and exit 0 at stdin EOF",
@@ -96,15 +86,7 @@ describe("a compiled binary as the agent", () => {
       const stderr = readAll(child.stderr!).then((b) => new TextDecoder().decode(b));
       const stdin = child.stdin!.getWriter();
       try {
-        const client = await within(
-          60_000,
-          Session.connect(child.stdout!, through(stdin), {
-            role: "client",
-            version: VERSION,
-            keepaliveMs: 0,
-          }),
-          "handshake with the agent",
-        );
+        const client = await connectToAgent(child.stdout!, stdin, VERSION);
         assert.equal(client.peer.role, "server");
         assert.equal(client.peer.version, VERSION);
         const s = await client.open(target.url);

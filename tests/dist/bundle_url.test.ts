@@ -8,12 +8,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { publish, tool } from "../../scripts/build.ts";
-import { Session } from "../../src/mux/mod.ts";
 import { getRuntime } from "../../src/runtime/mod.ts";
 import { VERSION } from "../../src/version.ts";
 import { parseShExports, Sandbox } from "../helpers/cli.ts";
 import { startEchoServer } from "../helpers/echo_server.ts";
-import { pattern, readAll, within, writeAll } from "../helpers/mux.ts";
+import { connectToAgent, pattern, readAll, within, writeAll } from "../helpers/mux.ts";
 import { builder, runIn, serveLikeGitHubReleases, tempDir } from "./_dist.ts";
 
 const TIMEOUT = 120_000;
@@ -41,15 +40,6 @@ async function withServedBundle(
     await server.close();
     await dir.dispose();
   }
-}
-
-/** A writable over `writer` whose owner can still close the pipe underneath it. */
-function through(writer: WritableStreamDefaultWriter<Uint8Array>): WritableStream<Uint8Array> {
-  return new WritableStream<Uint8Array>({
-    write: (chunk) => writer.write(chunk),
-    close: () => writer.close(),
-    abort: (reason) => writer.abort(reason),
-  });
 }
 
 describe("deno run from a URL", () => {
@@ -83,15 +73,7 @@ describe("deno run from a URL", () => {
         try {
           // Deno's "Download" lines must go to stderr: one stray byte on stdout
           // and the handshake fails with BAD_MAGIC.
-          const client = await within(
-            60_000,
-            Session.connect(child.stdout!, through(stdin), {
-              role: "client",
-              version: VERSION,
-              keepaliveMs: 0,
-            }),
-            "handshake with the agent",
-          );
+          const client = await connectToAgent(child.stdout!, stdin, VERSION);
           assert.equal(client.peer.role, "server");
           assert.equal(client.peer.version, VERSION);
           const s = await client.open(`unix://${echo.path}`);

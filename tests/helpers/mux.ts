@@ -137,3 +137,31 @@ export function acceptQueue(echo: string[] = ["echo"]): {
     },
   };
 }
+
+/** A writable over `writer` whose owner can still close the pipe underneath it. */
+export function through(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    write: (chunk) => writer.write(chunk),
+    close: () => writer.close(),
+    abort: (reason) => writer.abort(reason),
+  });
+}
+
+/**
+ * Connect a client (Linux-role) session to an agent process over its stdout
+ * and the writer of its stdin. The caller keeps `stdin` and closes it to end
+ * the agent, as a daemon going away would.
+ */
+export function connectToAgent(
+  stdout: ReadableStream<Uint8Array>,
+  stdin: WritableStreamDefaultWriter<Uint8Array>,
+  version: string,
+): Promise<Session> {
+  return within(
+    60_000,
+    Session.connect(stdout, through(stdin), { role: "client", version, keepaliveMs: 0 }),
+    "handshake with the agent",
+  );
+}
