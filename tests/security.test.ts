@@ -534,62 +534,46 @@ describe("security: TCP listeners", () => {
   });
 
   test("tcp://127.0.0.1:PORT binds loopback only and forwards end to end", async () => {
-    const box = new Sandbox();
-    const echo = await startEchoServer(join(box.dir, "echo.sock"));
-    try {
-      const port = await freePort();
-      box.writeConfig(
-        bridgeYaml(box, [{
-          env: "TCP_ADDR",
-          linux: `tcp://127.0.0.1:${port}`,
-          windows: `unix://${echo.path}`,
-        }]),
-      );
-      const s = await startBridge(box);
-      const listening = inetSockets(s.pid).filter((x) =>
-        x.state === TCP_LISTEN && x.local.endsWith(procAddr("0.0.0.0", port).slice(8))
-      );
-      assert.deepEqual(listening.map((x) => `${x.table} ${x.local}`), [
-        `tcp ${procAddr("127.0.0.1", port)}`,
-      ]);
-      const data = pattern(300_000, 3);
-      const got = await roundTrip(await getRuntime().connectTcp("127.0.0.1", port), data);
-      assert.deepEqual(got, data);
-    } finally {
-      await box.cleanup();
-      await echo.close();
-    }
+    await tcpListenerForwards({ host: "127.0.0.1", allowRemote: false, seed: 3 });
   });
 
   test("with allow_remote: true a tcp://0.0.0.0:PORT listener binds every interface and forwards", async () => {
-    const box = new Sandbox();
-    const echo = await startEchoServer(join(box.dir, "echo.sock"));
-    try {
-      const port = await freePort();
-      box.writeConfig(
-        bridgeYaml(box, [{
-          env: "TCP_ADDR",
-          linux: `tcp://0.0.0.0:${port}`,
-          windows: `unix://${echo.path}`,
-          allowRemote: true,
-        }]),
-      );
-      const s = await startBridge(box);
-      const listening = inetSockets(s.pid).filter((x) =>
-        x.state === TCP_LISTEN && x.local.endsWith(procAddr("0.0.0.0", port).slice(8))
-      );
-      assert.deepEqual(listening.map((x) => `${x.table} ${x.local}`), [
-        `tcp ${procAddr("0.0.0.0", port)}`,
-      ]);
-      const data = pattern(300_000, 4);
-      const got = await roundTrip(await getRuntime().connectTcp("127.0.0.1", port), data);
-      assert.deepEqual(got, data);
-    } finally {
-      await box.cleanup();
-      await echo.close();
-    }
+    await tcpListenerForwards({ host: "0.0.0.0", allowRemote: true, seed: 4 });
   });
 });
+
+/**
+ * Start a bridge whose linux_addr is tcp://HOST:PORT, check that exactly that
+ * address is listening (in /proc/net/tcp), and echo 300 kB through it.
+ */
+async function tcpListenerForwards(o: { host: string; allowRemote: boolean; seed: number }) {
+  const box = new Sandbox();
+  const echo = await startEchoServer(join(box.dir, "echo.sock"));
+  try {
+    const port = await freePort();
+    box.writeConfig(
+      bridgeYaml(box, [{
+        env: "TCP_ADDR",
+        linux: `tcp://${o.host}:${port}`,
+        windows: `unix://${echo.path}`,
+        ...(o.allowRemote ? { allowRemote: true } : {}),
+      }]),
+    );
+    const s = await startBridge(box);
+    const listening = inetSockets(s.pid).filter((x) =>
+      x.state === TCP_LISTEN && x.local.endsWith(procAddr("0.0.0.0", port).slice(8))
+    );
+    assert.deepEqual(listening.map((x) => `${x.table} ${x.local}`), [
+      `tcp ${procAddr(o.host, port)}`,
+    ]);
+    const data = pattern(300_000, o.seed);
+    const got = await roundTrip(await getRuntime().connectTcp("127.0.0.1", port), data);
+    assert.deepEqual(got, data);
+  } finally {
+    await box.cleanup();
+    await echo.close();
+  }
+}
 
 describe("security: the agent listens nowhere", () => {
   test("after traffic, the agent holds no TCP/UDP/raw socket in any state and no listening Unix socket", async () => {
