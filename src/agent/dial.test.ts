@@ -16,7 +16,7 @@ import {
   targetServer,
   tempDir,
   unacceptingTcpListener,
-} from "./_test_util.ts";
+} from "../../tests/helpers/agent.ts";
 import { dial } from "./dial.ts";
 
 const rt = getRuntime();

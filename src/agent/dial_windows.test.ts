@@ -16,8 +16,14 @@ import { ResetCode } from "../mux/mod.ts";
 import { getRuntime } from "../runtime/mod.ts";
 import type { ChildProcess, Conn, Listener } from "../runtime/types.ts";
 import { pattern, readAll, within, writeAll } from "../../tests/helpers/mux.ts";
-import { REAL_WINDOWS_ONLY, skipNote, startAgent, tempDir, WINDOWS_ONLY } from "./_test_util.ts";
-import { singleInstancePipe } from "./_test_win_pipe.ts";
+import {
+  REAL_WINDOWS_ONLY,
+  skipNote,
+  startAgent,
+  tempDir,
+  WINDOWS_ONLY,
+} from "../../tests/helpers/agent.ts";
+import { singleInstancePipe } from "../../tests/helpers/win_pipe.ts";
 import { dial } from "./dial.ts";
 
 const rt = getRuntime();

@@ -16,7 +16,7 @@ import {
   startAgent,
   targetServer,
   tempDir,
-} from "./_test_util.ts";
+} from "../../tests/helpers/agent.ts";
 import { type AgentExit, AgentExitCode, runAgent } from "./run_agent.ts";
 
 const rt = getRuntime();

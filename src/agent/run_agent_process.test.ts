@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { getRuntime } from "../runtime/mod.ts";
 import type { ChildProcess } from "../runtime/types.ts";
 import { connectToAgent, pattern, readAll, within, writeAll } from "../../tests/helpers/mux.ts";
-import { targetServer } from "./_test_util.ts";
+import { targetServer } from "../../tests/helpers/agent.ts";
 import { AgentExitCode } from "./run_agent.ts";
 
 const rt = getRuntime();

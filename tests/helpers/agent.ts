@@ -9,13 +9,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { Logger } from "../log/logger.ts";
-import { Session } from "../mux/mod.ts";
-import type { BunFfi } from "../runtime/bun_types.d.ts";
-import type { Conn, Listener, Runtime } from "../runtime/types.ts";
-import { memoryPair } from "../../tests/helpers/pipes.ts";
-import { within } from "../../tests/helpers/mux.ts";
-import { runAgent } from "./run_agent.ts";
+import { Logger } from "../../src/log/logger.ts";
+import { Session } from "../../src/mux/mod.ts";
+import type { BunFfi } from "../../src/runtime/bun_types.d.ts";
+import type { Conn, Listener, Runtime } from "../../src/runtime/types.ts";
+import { memoryPair } from "./pipes.ts";
+import { within } from "./mux.ts";
+import { runAgent } from "../../src/agent/run_agent.ts";
 
 /** True when this Windows is Wine (whose Winsock has no AF_UNIX). */
 export function underWine(): boolean {
