@@ -66,6 +66,11 @@ export const BUN_FLAGS: readonly string[] = [
   "--keep-names",
   // Precompiled bytecode: start-up (which `start` pays in every new shell) drops from ~60 to ~20 ms.
   "--bytecode",
+  // Dynamic imports become chunks that load on first use, with their node:* imports. In one
+  // bundle every node:* import is hoisted and evaluated up front (dax-sh brings tls, dns,
+  // child_process, stream, tty), which `start` paid for without using.
+  "--splitting",
+  "--format=esm",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",
   "--no-compile-autoload-tsconfig",

@@ -25,7 +25,6 @@ import process from "node:process";
 import { SpawnError } from "../errors.ts";
 import { type BunConn, bunConnect, type BunConnInfo, bunListen } from "./bun_conn.ts";
 import type { BunFileSink, BunGlobal, BunSocket, BunSubprocess } from "./bun_types.d.ts";
-import { connectNodePath, isUnixSocketAlive, listenNodePipe } from "./node_net.ts";
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
 import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
 import { readBunEmbeddedFile } from "./embedded_file_bun.ts";
@@ -40,6 +39,12 @@ import {
   secureSocketFile,
   withSocketUmask,
 } from "./unix_socket_file.ts";
+
+/**
+ * `node:net` is loaded on first use: it is only needed for named pipes and
+ * stale-socket checks, and importing it costs a compiled `start` ~3 ms.
+ */
+const nodeNet = () => import("./node_net.ts");
 
 const UNNAMED = "(unnamed)";
 const OS_NAMES: Record<string, string> = { win32: "windows" };
@@ -65,6 +70,7 @@ export class BunRuntime implements Runtime {
 
   /** Listen on a Unix socket path, created with mode 0600 (umask around the synchronous bind). */
   async listenUnix(path: string): Promise<Listener> {
+    const { isUnixSocketAlive } = await nodeNet();
     await clearStaleSocket(path, isUnixSocketAlive);
     const getsockopt = await loadBunGetSockOpt();
     let ino = -1;
@@ -109,13 +115,13 @@ export class BunRuntime implements Runtime {
   }
 
   /** Connect to a Windows named pipe through `node:net`. */
-  connectPipe(path: string): Promise<Conn> {
-    return connectNodePath(path);
+  async connectPipe(path: string): Promise<Conn> {
+    return (await nodeNet()).connectNodePath(path);
   }
 
   /** Listen on a Windows named pipe through `node:net`. */
-  listenPipe(path: string): Promise<Listener> {
-    return listenNodePipe(path);
+  async listenPipe(path: string): Promise<Listener> {
+    return (await nodeNet()).listenNodePipe(path);
   }
 
   /** Start a child process with `Bun.spawn`. */

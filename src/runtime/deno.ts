@@ -30,7 +30,6 @@
 import { SpawnError } from "../errors.ts";
 import { loadDenoSetCloseOnExec } from "./close_on_exec.ts";
 import { DenoConn, DenoListener } from "./deno_conn.ts";
-import { connectNodePath, listenNodePipe, listenNodeUnix } from "./node_net.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
 import { readDenoEmbeddedFile } from "./embedded_file_deno.ts";
 import { openStdio } from "./stdio.ts";
@@ -40,6 +39,9 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
 import { bindError } from "./unix_socket_file.ts";
 import { connectWinAfUnix } from "./win_afunix_deno.ts";
+
+/** `node:net`, loaded on first use (see bun.ts): commands that only connect never need it. */
+const nodeNet = () => import("./node_net.ts");
 
 /** The Deno implementation of {@linkcode Runtime}. */
 export class DenoRuntime implements Runtime {
@@ -56,7 +58,8 @@ export class DenoRuntime implements Runtime {
    * rather than `Deno.listen`: only node:net exposes the accepted socket's fd,
    * which SO_PEERCRED needs (see the module doc).
    */
-  listenUnix(path: string): Promise<Listener> {
+  async listenUnix(path: string): Promise<Listener> {
+    const { listenNodeUnix } = await nodeNet();
     return listenNodeUnix(path, loadDenoGetSockOpt(), loadDenoSetCloseOnExec());
   }
 
@@ -84,13 +87,13 @@ export class DenoRuntime implements Runtime {
   }
 
   /** Connect to a Windows named pipe through `node:net`. */
-  connectPipe(path: string): Promise<Conn> {
-    return connectNodePath(path);
+  async connectPipe(path: string): Promise<Conn> {
+    return (await nodeNet()).connectNodePath(path);
   }
 
   /** Listen on a Windows named pipe through `node:net`. */
-  listenPipe(path: string): Promise<Listener> {
-    return listenNodePipe(path);
+  async listenPipe(path: string): Promise<Listener> {
+    return (await nodeNet()).listenNodePipe(path);
   }
 
   /** Start a child process with `Deno.Command`. */
