@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { lenientRuntimeDir, loadConfig, resolveConfigPath } from "../config/mod.ts";
+import { configCacheFile } from "../config/config_cache.ts";
+import { resolveConfigPath } from "../config/config_path.ts";
+import { loadConfig } from "../config/load_config.ts";
 import { ConfigError } from "../errors.ts";
 import { readTextFile } from "../runtime/mod.ts";
 import type { Config } from "../config/types.ts";
@@ -46,7 +48,7 @@ export function createContext(runtime: Runtime, io: CliIo, configFlag?: string):
     configPath,
     loadConfig() {
       const { path, explicit } = configPath();
-      return loadConfig(path, explicit, env, runtime.uid());
+      return loadConfig(path, explicit, env, runtime.uid(), { cacheFile: configCacheFile(env) });
     },
     async runtimeDir() {
       try {
@@ -54,6 +56,7 @@ export function createContext(runtime: Runtime, io: CliIo, configFlag?: string):
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         const text = await readTextFile(configPath().path).catch(() => null);
+        const { lenientRuntimeDir } = await import("../config/lenient_runtime_dir.ts");
         return { dir: lenientRuntimeDir(text, env, runtime.uid()), configError: e };
       }
     },

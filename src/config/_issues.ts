@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LineCounter } from "yaml";
+import type { LineCounter } from "yaml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 
 /** At most this many lines go into the error message; `issues` keeps them all. */

@@ -1,5 +1,7 @@
 /**
- * Reads and parses the config file. The one file in `src/config/` that does I/O.
+ * Reads and parses the config file. With the I/O of config_cache.ts, the one
+ * file in `src/config/` that does I/O. The YAML parser is imported on first
+ * use, so a run answered from the cache never loads it.
  *
  * @module
  */
@@ -7,14 +9,23 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { configError } from "./_issues.ts";
+import { configCacheKey, readCachedConfig, writeCachedConfig } from "./config_cache.ts";
 import { defaultConfig, type EnvLookup } from "./default_config.ts";
-import { parseConfig } from "./parse_config.ts";
 import type { Config } from "./types.ts";
+
+/** Options for {@linkcode loadConfig}. */
+export interface LoadConfigOptions {
+  /** Remember parsed configs in this file (see config_cache.ts); off by default. */
+  cacheFile?: string;
+  /** The clock the cache judges a file's age by (tests move it forward). @default Date.now */
+  now?: () => number;
+}
 
 /**
  * Loads the config at `path` (from `resolveConfigPath`). A missing file at the
  * default location means the built-in defaults; a missing file the user chose
  * (`explicit`) is an error. `uid` defaults to the process's uid.
+ * With `options.cacheFile`, an unchanged file is answered from the cache.
  *
  * @throws {ConfigError} when the file cannot be read, is not UTF-8, or is invalid.
  */
@@ -23,8 +34,18 @@ export async function loadConfig(
   explicit: boolean,
   env: EnvLookup,
   uid?: number,
+  options: LoadConfigOptions = {},
 ): Promise<Config> {
   const ownUid = uid ?? process.getuid?.();
+  const { cacheFile } = options;
+  // Stat before reading (see configCacheKey).
+  const cache = cacheFile === undefined
+    ? undefined
+    : configCacheKey(path, env, ownUid, (options.now ?? Date.now)());
+  if (cache && cacheFile) {
+    const hit = readCachedConfig(cacheFile, cache.key, ownUid!);
+    if (hit) return hit;
+  }
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -51,5 +72,8 @@ export async function loadConfig(
       expected: "a UTF-8 text file",
     }], e);
   }
-  return parseConfig(text, path, env, ownUid);
+  const { parseConfig } = await import("./parse_config.ts");
+  const config = parseConfig(text, path, env, ownUid);
+  if (cache?.settled && cacheFile) writeCachedConfig(cacheFile, cache.key, config);
+  return config;
 }

@@ -26,5 +26,6 @@ export {
 export { defaultConfig, defaultRuntimeDir, type EnvLookup } from "./default_config.ts";
 export { parseConfig } from "./parse_config.ts";
 export { type ConfigPath, resolveConfigPath } from "./config_path.ts";
-export { loadConfig } from "./load_config.ts";
+export { loadConfig, type LoadConfigOptions } from "./load_config.ts";
+export { configCacheFile } from "./config_cache.ts";
 export { lenientRuntimeDir } from "./lenient_runtime_dir.ts";
