@@ -27,6 +27,7 @@ import { type BunConn, bunConnect, type BunConnInfo, bunListen } from "./bun_con
 import type { BunFileSink, BunGlobal, BunSocket, BunSubprocess } from "./bun_types.d.ts";
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
 import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
+import { loadBunSocketPair } from "./socketpair_bun.ts";
 import { readBunEmbeddedFile } from "./embedded_file_bun.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
@@ -126,6 +127,16 @@ export class BunRuntime implements Runtime {
 
   /** Start a child process with `Bun.spawn`. */
   spawn(argv: string[], options: SpawnOptions = {}): ChildProcess {
+    return this.#spawn(argv, options);
+  }
+
+  #spawn(
+    argv: string[],
+    options: Omit<SpawnOptions, "stdin" | "stdout"> & {
+      stdin?: SpawnOptions["stdin"] | number;
+      stdout?: SpawnOptions["stdout"] | number;
+    },
+  ): ChildProcess {
     const stdin = options.stdin ?? "piped";
     const stdout = options.stdout ?? "piped";
     const stderr = options.stderr ?? "inherit";
@@ -135,8 +146,14 @@ export class BunRuntime implements Runtime {
         cmd: argv,
         cwd: options.cwd,
         env: options.env ? { ...process.env, ...options.env } : undefined,
-        stdin: stdin === "piped" ? "pipe" : "ignore",
-        stdout: stdout === "piped" ? "pipe" : stdout === "null" ? "ignore" : "inherit",
+        stdin: typeof stdin === "number" ? stdin : stdin === "piped" ? "pipe" : "ignore",
+        stdout: typeof stdout === "number"
+          ? stdout
+          : stdout === "piped"
+          ? "pipe"
+          : stdout === "null"
+          ? "ignore"
+          : "inherit",
         stderr: stderr === "piped" ? "pipe" : stderr === "null" ? "ignore" : "inherit",
         detached: options.detached ?? false,
       });
@@ -167,6 +184,36 @@ export class BunRuntime implements Runtime {
         child.unref();
       },
     };
+  }
+
+  /**
+   * The agent link over a socket pair: Bun's child pipes are socket pairs as
+   * well, but their reader and `FileSink` re-arm epoll around every read and
+   * write (three `recvfrom` and one or two `epoll_ctl` per read, an
+   * `epoll_ctl` per write), where a Bun socket makes one call. Linux only.
+   */
+  async spawnLinked(
+    argv: string[],
+    options: Omit<SpawnOptions, "stdin" | "stdout"> = {},
+  ): Promise<ChildProcess> {
+    const fns = await loadBunSocketPair();
+    if (!fns) return this.spawn(argv, options);
+    const [ours, theirs] = fns.socketpair();
+    let child: ChildProcess;
+    try {
+      child = this.#spawn(argv, { ...options, stdin: theirs, stdout: theirs });
+    } catch (error) {
+      fns.close(ours);
+      throw error;
+    } finally {
+      fns.close(theirs); // the child has its own copies as fd 0 and 1
+    }
+    const conn = await bunConnect(this.#bun, { fd: ours }, () => ({
+      localAddr: "agent link",
+      remoteAddr: `pid ${child.pid}`,
+      resetIsEof: true,
+    }));
+    return { ...child, stdin: conn.writable, stdout: conn.readable };
   }
 
   /** This process's stdin/stdout as Web Streams (see `stdio.ts`). */

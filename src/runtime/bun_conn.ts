@@ -28,6 +28,12 @@ export interface BunConnInfo {
   localAddr: string;
   remoteAddr: string;
   peerUid?: number;
+  /**
+   * Read a reset as EOF. For the agent link: a child that exits with our
+   * bytes unread resets its end of a socket pair, where a pipe would just
+   * end, and either way all it means is that the child is gone.
+   */
+  resetIsEof?: boolean;
 }
 
 /** A {@linkcode Conn} over one Bun socket; the socket's handlers call its `on*` methods. */
@@ -39,6 +45,7 @@ export class BunConn implements Conn {
   readonly remoteAddr: string;
   #socket: BunSocket<BunConn>;
   #peerUid: number | undefined;
+  #resetIsEof: boolean;
   #resolveClosed!: () => void;
   #error: Error | undefined;
   #gone = false;
@@ -51,6 +58,7 @@ export class BunConn implements Conn {
   constructor(socket: BunSocket<BunConn>, info: BunConnInfo) {
     this.#socket = socket;
     this.#peerUid = info.peerUid;
+    this.#resetIsEof = info.resetIsEof ?? false;
     this.localAddr = info.localAddr;
     this.remoteAddr = info.remoteAddr;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -110,12 +118,12 @@ export class BunConn implements Conn {
 
   /** `error` callback. */
   onError(error: Error): void {
-    this.#error ??= error;
+    if (!this.#ignored(error)) this.#error ??= error;
   }
 
   /** `close` callback: the socket is gone in both directions. */
   onClose(error?: Error): void {
-    if (error) this.#error ??= error;
+    if (error && !this.#ignored(error)) this.#error ??= error;
     this.#gone = true;
     if (!this.#readDone) {
       this.#readDone = true;
@@ -128,6 +136,10 @@ export class BunConn implements Conn {
     }
     this.onDrain();
     this.#resolveClosed();
+  }
+
+  #ignored(error: Error): boolean {
+    return this.#resetIsEof && (error as { code?: string }).code === "ECONNRESET";
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
@@ -177,10 +189,10 @@ const forward: BunSocketHandler<BunConn> = {
 /** Where to listen or connect, in Bun's option shape. */
 export type BunAddress = { unix: string } | { hostname: string; port: number };
 
-/** Connect with `Bun.connect` and wrap the socket. */
+/** Connect with `Bun.connect` (or adopt a connected descriptor) and wrap the socket. */
 export async function bunConnect(
   bun: BunGlobal,
-  address: BunAddress,
+  address: BunAddress | { fd: number },
   describe: (socket: BunSocket<BunConn>) => BunConnInfo,
 ): Promise<Conn> {
   const socket = await bun.connect<BunConn>({

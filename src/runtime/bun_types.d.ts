@@ -59,6 +59,11 @@ export interface BunUnixSocketOptions<Data> extends BunSocketOptionsBase<Data> {
   unix: string;
 }
 
+/** Wrap a connected socket descriptor (Bun.connect only). */
+export interface BunFdSocketOptions<Data> extends BunSocketOptionsBase<Data> {
+  fd: number;
+}
+
 /** Listen or connect on TCP. */
 export interface BunTcpSocketOptions<Data> extends BunSocketOptionsBase<Data> {
   hostname: string;
@@ -89,8 +94,9 @@ export interface BunSpawnOptions {
   cmd: string[];
   cwd?: string;
   env?: Record<string, string | undefined>;
-  stdin?: "pipe" | "ignore" | "inherit";
-  stdout?: "pipe" | "ignore" | "inherit";
+  /** A number is a descriptor of ours that becomes the child's stdin/stdout. */
+  stdin?: "pipe" | "ignore" | "inherit" | number;
+  stdout?: "pipe" | "ignore" | "inherit" | number;
   stderr?: "pipe" | "ignore" | "inherit";
   /** setsid() in the child. */
   detached?: boolean;
@@ -119,7 +125,7 @@ export interface BunGlobal {
   readonly main: string;
   listen<Data>(options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>): BunSocketListener;
   connect<Data>(
-    options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data>,
+    options: BunUnixSocketOptions<Data> | BunTcpSocketOptions<Data> | BunFdSocketOptions<Data>,
   ): Promise<BunSocket<Data>>;
   spawn(options: BunSpawnOptions): BunSubprocess;
 }

@@ -1,4 +1,5 @@
 import { describe, test } from "node:test";
+import { readdirSync, readlinkSync } from "node:fs";
 import assert from "node:assert/strict";
 import { SpawnError } from "../errors.ts";
 import { getRuntime } from "./get_runtime.ts";
@@ -90,3 +91,72 @@ describe(`${rt.name} spawn`, () => {
     assert.deepEqual(await child.status, { code: 0, signal: null });
   });
 });
+
+describe(`${rt.name} spawnLinked`, {
+  skip: rt.spawnLinked && rt.os === "linux" ? false : "only Bun on Linux links a child by socket",
+}, () => {
+  test("spawnLinked - the child's stdin and stdout are one socket, and 8 MiB echo byte-exact", async () => {
+    const child = await rt.spawnLinked!(["sh", "-c", "readlink /proc/self/fd/0 >&2; exec cat"], {
+      stderr: "piped",
+    });
+    const size = 8 * 1024 * 1024;
+    const writing = (async () => {
+      const writer = child.stdin!.getWriter();
+      for (let offset = 0; offset < size; offset += 65536) {
+        await writer.write(pattern(offset, 65536));
+      }
+      await writer.close(); // shutdown(SHUT_WR): cat reads EOF and exits
+    })();
+    const [out, err] = await Promise.all([readAll(child.stdout!), readAll(child.stderr!)]);
+    await writing;
+    assert.match(utf8.decode(err), /^socket:\[\d+\]\n$/);
+    assert.equal(out.byteLength, size);
+    for (let i = 0; i < size; i++) if (out[i] !== patternByte(i)) assert.fail(`byte ${i} differs`);
+    assert.deepEqual(await child.status, { code: 0, signal: null });
+  });
+
+  test("spawnLinked - a child that exits with our bytes unread ends the link with EOF", async () => {
+    const child = await rt.spawnLinked!(["sh", "-c", "exit 4"]);
+    const writer = child.stdin!.getWriter();
+    await writer.write(utf8.encode("never read\n")).catch(() => {});
+    assert.deepEqual(await child.status, { code: 4, signal: null });
+    // A pipe would just end; the socket pair's reset must read the same.
+    assert.equal((await readAll(child.stdout!)).byteLength, 0);
+  });
+
+  test("spawnLinked - a later child holds no copy of our end (or the agent would outlive us)", async () => {
+    const before = socketInodes("self");
+    const child = await rt.spawnLinked!(["cat"]);
+    const ours = [...socketInodes("self")].filter((inode) => !before.has(inode));
+    assert.equal(ours.length, 1, `new sockets in this process: ${ours}`);
+    const later = rt.spawn(["sleep", "30"], { stdin: "null", stdout: "null" });
+    try {
+      assert.equal(socketInodes(String(later.pid)).has(ours[0]), false);
+      // The child itself has the other end, not ours.
+      assert.equal(socketInodes(String(child.pid)).has(ours[0]), false);
+    } finally {
+      later.kill("SIGKILL");
+      await later.status;
+    }
+    await child.stdin!.close();
+    assert.deepEqual(await child.status, { code: 0, signal: null });
+  });
+
+  test("spawnLinked - a missing executable throws SpawnError", async () => {
+    await assert.rejects(rt.spawnLinked!(["wsl2proxy-no-such-program-here"]), SpawnError);
+  });
+});
+
+/** The inodes of the sockets process `pid` ("self" for us) has open. */
+function socketInodes(pid: string): Set<string> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // Closed while we looked.
+    }
+  }
+  return inodes;
+}

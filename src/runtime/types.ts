@@ -118,6 +118,18 @@ export interface Runtime {
   spawn(argv: string[], options?: SpawnOptions): ChildProcess;
 
   /**
+   * Start a child whose stdin and stdout are one end of a Unix socket pair,
+   * the other end ours as a {@linkcode Conn}: `stdin` is its writable (close
+   * = shutdown(SHUT_WR), the child reads EOF), `stdout` its readable. Where a
+   * runtime's own pipes cost more per message than its sockets (Bun), this
+   * is the daemon's link to the agent. `undefined`: use {@linkcode spawn}.
+   */
+  spawnLinked?(
+    argv: string[],
+    options?: Omit<SpawnOptions, "stdin" | "stdout">,
+  ): Promise<ChildProcess>;
+
+  /**
    * This process's own stdin/stdout as Web Streams, for the agent. Writes to
    * the writable are not interleaved with anything else. Must work on pipes
    * under Wine, where async stdin reads fail (the implementation falls back
