@@ -54,6 +54,8 @@ export type Compiler = "bun" | "deno";
 export const BUNDLE_NAME = "wsl2proxy.js";
 /** The name the compressed agent is embedded under (as src/wsl/embedded_agent.ts reads it). */
 export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.gz";
+/** The name its `{ sha256, size }` is embedded under (as src/wsl/embedded_agent.ts reads it). */
+export const EMBEDDED_AGENT_INFO_FILE = "wsl2proxy-agent.json";
 
 /**
  * `bun build` flags for every binary: minified (names kept: error classes
@@ -201,12 +203,12 @@ async function cached(
 
 /** Builds artifacts on demand, each at most once per run. */
 export class Builder {
-  #memo = new Map<string, Promise<string>>();
+  #memo = new Map<string, Promise<string | string[]>>();
 
-  #once(id: string, make: () => Promise<string>): Promise<string> {
+  #once<T extends string | string[]>(id: string, make: () => Promise<T>): Promise<T> {
     let p = this.#memo.get(id);
     if (!p) this.#memo.set(id, p = make());
-    return p;
+    return p as Promise<T>;
   }
 
   /**
@@ -244,7 +246,7 @@ export class Builder {
   binary(compiler: Compiler, target: Target): Promise<string> {
     return this.#once(`${compiler}-${target}`, async () => {
       const agentFor = agentTarget(target);
-      const agentGz = agentFor ? await this.agentGz(compiler, agentFor) : null;
+      const agentFiles = agentFor ? await this.agentFiles(compiler, agentFor) : [];
       const base = compiler === "bun" ? await this.sourceKey() : await this.bundle();
       const key = sha256(
         compiler,
@@ -252,22 +254,30 @@ export class Builder {
         await this.version(compiler),
         (compiler === "bun" ? BUN_FLAGS : DENO_FLAGS).join(" "),
         compiler === "bun" ? base : fs.readFileSync(base),
-        agentGz ?? "no agent",
+        // The gzip's path is keyed by the agent's own hash; the info is small enough to read.
+        agentFiles.length
+          ? `${agentFiles[0]} ${fs.readFileSync(agentFiles[1], "utf8")}`
+          : "no agent",
       );
       const name = binaryName(compiler, target);
       return await cached(`${compiler}-${target}`, key, name, (tmp) => {
         return compiler === "bun"
-          ? bunCompile({ entry: MAIN, target, outfile: tmp, assets: agentGz ? [agentGz] : [] })
-          : denoCompile({ bundle: base, target, outfile: tmp, agentGz });
+          ? bunCompile({ entry: MAIN, target, outfile: tmp, assets: agentFiles })
+          : denoCompile({ bundle: base, target, outfile: tmp, agentFiles });
       });
     });
   }
 
-  /** The Windows agent of `target`, gzip-compressed, as the Linux binaries embed it. */
-  agentGz(compiler: Compiler, target: Target): Promise<string> {
+  /**
+   * The Windows agent of `target` as the Linux binaries embed it: gzip-
+   * compressed, and its `{ sha256, size }` beside it, so that `start` can
+   * name and recognise a placed copy without decompressing it.
+   */
+  agentFiles(compiler: Compiler, target: Target): Promise<string[]> {
     return this.#once(`agent-${compiler}-${target}`, async () => {
       const exe = await this.binary(compiler, target);
       const gz = path.join(path.dirname(exe), EMBEDDED_AGENT_FILE);
+      const info = path.join(path.dirname(exe), EMBEDDED_AGENT_INFO_FILE);
       if (!fs.existsSync(gz)) {
         const tmp = `${gz}.tmp-${process.pid}`;
         await pipeline(
@@ -277,7 +287,16 @@ export class Builder {
         );
         fs.renameSync(tmp, gz);
       }
-      return gz;
+      if (!fs.existsSync(info)) {
+        const bytes = fs.readFileSync(exe);
+        const json = {
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+          size: bytes.byteLength,
+        };
+        fs.writeFileSync(`${info}.tmp-${process.pid}`, JSON.stringify(json) + "\n");
+        fs.renameSync(`${info}.tmp-${process.pid}`, info);
+      }
+      return [gz, info];
     });
   }
 }
@@ -313,8 +332,8 @@ export interface DenoCompileOptions {
   bundle: string;
   target: Target;
   outfile: string;
-  /** The compressed agent to embed, or null. */
-  agentGz: string | null;
+  /** The agent files to embed (see {@linkcode Builder.agentFiles}), or none. */
+  agentFiles: string[];
 }
 
 /**
@@ -330,10 +349,10 @@ export async function denoCompile(options: DenoCompileOptions): Promise<void> {
     const main = path.join(stage, BUNDLE_NAME);
     fs.copyFileSync(options.bundle, main);
     const include: string[] = [];
-    if (options.agentGz) {
-      const gz = path.join(stage, EMBEDDED_AGENT_FILE);
-      fs.linkSync(options.agentGz, gz);
-      include.push("--include", gz);
+    for (const file of options.agentFiles) {
+      const staged = path.join(stage, path.basename(file));
+      fs.linkSync(file, staged);
+      include.push("--include", staged);
     }
     await run(
       [

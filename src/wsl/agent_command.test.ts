@@ -1,14 +1,22 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { AgentConfig } from "../config/types.ts";
 import { AgentNotFoundError, InteropError, UnsupportedError } from "../errors.ts";
 import { resolveAgentCommand, type ResolveAgentCommandInput } from "./agent_command.ts";
+import type { EmbeddedAgent } from "./embedded_agent.ts";
 import { tempDir } from "./_test_util.ts";
 
 const AUTO: AgentConfig = { kind: "auto" };
 const AGENT = new TextEncoder().encode("MZ embedded agent");
+/** AGENT as the embedded agent: checksum and size recorded, bytes on demand. */
+const EMBEDDED: EmbeddedAgent = {
+  sha256: createHash("sha256").update(AGENT).digest("hex"),
+  size: AGENT.byteLength,
+  bytes: () => Promise.resolve(AGENT),
+};
 
 function input(overrides: Partial<ResolveAgentCommandInput>): ResolveAgentCommandInput {
   return {
@@ -161,7 +169,7 @@ describe("resolveAgentCommand", () => {
     const dir = await tempDir();
     try {
       const result = await resolveAgentCommand(input({
-        embeddedAgent: () => Promise.resolve(AGENT),
+        embeddedAgent: () => Promise.resolve(EMBEDDED),
         localAppData: () => Promise.resolve(dir.path + "/"),
       }));
       const placed = result.argv[0];
@@ -186,7 +194,7 @@ describe("resolveAgentCommand", () => {
       const driveRoot = join(dir.path, "not-mounted") + "/";
       await assert.rejects(
         resolveAgentCommand(input({
-          embeddedAgent: () => Promise.resolve(AGENT),
+          embeddedAgent: () => Promise.resolve(EMBEDDED),
           localAppData: undefined,
           driveRoot,
         })),

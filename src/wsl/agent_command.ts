@@ -14,6 +14,7 @@ import type { AgentConfig } from "../config/types.ts";
 import { AgentNotFoundError, UnsupportedError } from "../errors.ts";
 import { isOnWindowsDrive, windowsDriveDir } from "./automount_root.ts";
 import { placeAgent } from "./place_agent.ts";
+import type { EmbeddedAgent } from "./embedded_agent.ts";
 import { localAppData as askLocalAppData } from "./windows_paths.ts";
 
 /** The input of {@linkcode resolveAgentCommand}. */
@@ -27,7 +28,7 @@ export interface ResolveAgentCommandInput {
   /** This build's version; names the placed agent file. */
   version: string;
   /** The agent executable embedded in this build, or `null` when there is none (running from source). */
-  embeddedAgent?: () => Promise<Uint8Array | null>;
+  embeddedAgent?: () => Promise<EmbeddedAgent | null>;
   /** `%LOCALAPPDATA%` as a Linux path. @default {localAppData()} through interop */
   localAppData?: () => Promise<string>;
   /** Where the Windows drives are mounted, e.g. `/mnt/` (see `readAutomountRoot`). */
@@ -78,12 +79,14 @@ export async function resolveAgentCommand(input: ResolveAgentCommandInput): Prom
   }
   if (agent.kind === "path") return atPath(input, agent.path, `agent.path ${agent.path}`);
   if (!input.isWsl) throw new UnsupportedError(notWslMessage());
-  const bytes = input.embeddedAgent ? await input.embeddedAgent() : null;
-  if (bytes === null) throw new AgentNotFoundError(noEmbeddedAgentMessage(input.driveRoot));
+  const embedded = input.embeddedAgent ? await input.embeddedAgent() : null;
+  if (embedded === null) throw new AgentNotFoundError(noEmbeddedAgentMessage(input.driveRoot));
   const driveDir = windowsDriveDir(input.driveRoot);
   const base = await (input.localAppData ?? (() => askLocalAppData({ driveDir })))();
   const placed = await placeAgent({
-    bytes,
+    sha256: embedded.sha256,
+    size: embedded.size,
+    load: embedded.bytes,
     version: input.version,
     destDir: `${base.replace(/\/+$/, "")}/${AGENT_DIR_NAME}`,
   });

@@ -48,6 +48,8 @@ export {
 } from "./agent_command.ts";
 export {
   EMBEDDED_AGENT_FILE,
+  EMBEDDED_AGENT_INFO_FILE,
+  type EmbeddedAgent,
   embeddedAgent,
   gunzip,
   type ReadEmbeddedFile,

@@ -81,7 +81,7 @@ describe("placeAgent", () => {
     }
   });
 
-  test("placeAgent - a same-named file with the wrong checksum is replaced by a fresh copy", async () => {
+  test("placeAgent - a same-named file of the wrong size (a truncated copy) is replaced by a fresh copy", async () => {
     const dir = await tempDir();
     try {
       const destDir = join(dir.path, "wsl2proxy");
@@ -94,6 +94,47 @@ describe("placeAgent", () => {
       assert.deepEqual(new Uint8Array(await readFile(placed)), AGENT);
       assert.notEqual((await stat(placed)).ino, before.ino);
       assert.deepEqual(await readdir(destDir), [NAME]);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("placeAgent - a known agent already in place is reused without loading its bytes", async () => {
+    const dir = await tempDir();
+    try {
+      const destDir = join(dir.path, "wsl2proxy");
+      const first = await placeAgent({ ...known(), version: "1.2.3", destDir });
+      assert.equal(first, join(destDir, NAME));
+      assert.deepEqual(new Uint8Array(await readFile(first)), AGENT);
+      const before = await stat(first);
+      const notLoaded = () => Promise.reject(new Error("the bytes were loaded"));
+      const second = await placeAgent({ ...known(), load: notLoaded, version: "1.2.3", destDir });
+      assert.equal(second, first);
+      assert.equal((await stat(second)).ino, before.ino);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("placeAgent - a known agent whose bytes miss their recorded checksum is refused", async () => {
+    const dir = await tempDir();
+    try {
+      const destDir = join(dir.path, "wsl2proxy");
+      const damaged = AGENT.slice();
+      damaged[3] ^= 1; // same size, other content
+      await assert.rejects(
+        placeAgent({ ...known(), load: () => Promise.resolve(damaged), version: "1.2.3", destDir }),
+        (error) => {
+          assert.ok(error instanceof AgentPlacementError);
+          assert.equal(error.code, "AGENT_CHECKSUM");
+          assert.ok(
+            error.message.includes(`recorded SHA-256 ${hexOf(AGENT)} and size ${AGENT.byteLength}`),
+            error.message,
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(await readdir(destDir), []);
     } finally {
       await dir.dispose();
     }
@@ -208,3 +249,12 @@ describe("placeAgent", () => {
     }
   });
 });
+
+/** AGENT as a known source: checksum and size up front, bytes on demand. */
+function known(): { sha256: string; size: number; load: () => Promise<Uint8Array> } {
+  return {
+    sha256: hexOf(AGENT),
+    size: AGENT.byteLength,
+    load: () => Promise.resolve(AGENT),
+  };
+}

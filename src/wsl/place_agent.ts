@@ -4,8 +4,14 @@
  * Windows will not overwrite or delete an `.exe` that is running, and another
  * WSL distribution (sharing the same `%LOCALAPPDATA%`) may be running any
  * version of it. So every copy gets its own name, made of the version and the
- * content hash, an existing copy is only ever reused (after checking its hash)
- * or replaced by an atomic rename, and pruning other copies is best effort.
+ * content hash, an existing copy is only ever reused or replaced by an atomic
+ * rename, and pruning other copies is best effort.
+ *
+ * A file only ever gets its name by that rename, after it read back with the
+ * hash in the name. So a copy of the right size under the right name is
+ * reused without reading it: reading ~120 MB back over DrvFS (and hashing
+ * it) on every start of the daemon would buy nothing but a slow first shell.
+ * A truncated copy has the wrong size and is replaced.
  *
  * @module
  */
@@ -19,8 +25,15 @@ import { errnoCode } from "../runtime/errno.ts";
 /** Matches the names {@linkcode agentFileName} produces (and nothing else, e.g. not temp files). */
 export const AGENT_FILE_PATTERN: RegExp = /^wsl2proxy-agent-.+-[0-9a-f]{12}\.exe$/;
 
-/** Where the agent comes from: its bytes (the embedded agent) or a file to copy. */
-export type AgentSource = { bytes: Uint8Array } | { sourcePath: string };
+/**
+ * Where the agent comes from: its bytes, a file to copy, or an agent whose
+ * checksum and size are known up front (the embedded one): its bytes are
+ * then only loaded when no copy is in place yet.
+ */
+export type AgentSource =
+  | { bytes: Uint8Array }
+  | { sourcePath: string }
+  | { sha256: string; size: number; load: () => Promise<Uint8Array> };
 
 /** Options for {@linkcode placeAgent}. */
 export type PlaceAgentOptions = AgentSource & {
@@ -35,21 +48,39 @@ export type PlaceAgentOptions = AgentSource & {
 /**
  * Make sure the agent is in `destDir` under its versioned, content-addressed
  * name and return that file's absolute path. A file already there is reused
- * when its SHA-256 matches and replaced (write to a temp name, verify, rename)
- * when it does not. `destDir` is created if missing, but not its parents: a
- * missing `%LOCALAPPDATA%` means a wrong path, not one to create.
+ * when it has the right size (see the module doc) and replaced (write to a
+ * temp name, verify, rename) when it does not. `destDir` is created if
+ * missing, but not its parents: a missing `%LOCALAPPDATA%` means a wrong
+ * path, not one to create.
  *
  * @throws {AgentPlacementError} `AGENT_PLACE` when reading the source or
  * writing the copy fails, `AGENT_CHECKSUM` when the written copy reads back
- * different.
+ * different or a known agent's bytes do not match their recorded checksum.
  */
 export async function placeAgent(options: PlaceAgentOptions): Promise<string> {
-  const bytes = "bytes" in options ? options.bytes : await readSource(options.sourcePath);
-  const hash = await sha256Hex(bytes);
+  let bytes = "bytes" in options
+    ? options.bytes
+    : "sourcePath" in options
+    ? await readSource(options.sourcePath)
+    : undefined;
+  const hash = bytes ? await sha256Hex(bytes) : (options as { sha256: string }).sha256;
+  const size = bytes ? bytes.byteLength : (options as { size: number }).size;
   const name = agentFileName(options.version, hash);
   const dest = join(options.destDir, name);
   await createDestDir(options.destDir);
-  if (!(await hasHash(dest, hash))) await writeVerified(dest, bytes, hash);
+  if (!(await hasSize(dest, size))) {
+    if (!bytes && "load" in options) {
+      bytes = await options.load();
+      if (bytes.byteLength !== size || (await sha256Hex(bytes)) !== hash) {
+        throw new AgentPlacementError(
+          "AGENT_CHECKSUM",
+          `the agent does not match its recorded SHA-256 ${hash} and size ${size}; ` +
+            "the executable carrying it is damaged: download it again",
+        );
+      }
+    }
+    await writeVerified(dest, bytes!, hash);
+  }
   if (options.prune ?? true) await pruneOtherAgents(options.destDir, name);
   return dest;
 }
@@ -115,6 +146,16 @@ async function createDestDir(dir: string): Promise<void> {
       ? "its parent directory does not exist"
       : message(error);
     throw new AgentPlacementError("AGENT_PLACE", `cannot create ${dir}: ${why}`, { cause: error });
+  }
+}
+
+/** Whether `path` is a file of `size` bytes (false when it is missing). */
+async function hasSize(path: string, size: number): Promise<boolean> {
+  try {
+    const info = await new Path(path).stat();
+    return info !== undefined && info.isFile && info.size === size;
+  } catch {
+    return false;
   }
 }
 

@@ -12,7 +12,16 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { gzipSync } from "node:zlib";
-import { agentTarget, bunCompile, denoCompile, MAIN, run, tool } from "../../scripts/build.ts";
+import {
+  agentTarget,
+  bunCompile,
+  denoCompile,
+  EMBEDDED_AGENT_FILE,
+  EMBEDDED_AGENT_INFO_FILE,
+  MAIN,
+  run,
+  tool,
+} from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
 import { Sandbox } from "../helpers/cli.ts";
 import { builder, GIVEN_BIN, HOST_TARGET, linuxBinary, runIn, tempDir } from "./_dist.ts";
@@ -112,7 +121,8 @@ describe("the compiled Linux binary", () => {
     { skip: GIVEN_BIN ? "WSL2PROXY_TEST_BIN is set" : false, timeout: TIMEOUT },
     async () => {
       const bin = readFileSync(await linuxBinary());
-      const gz = readFileSync(await builder.agentGz("bun", agentTarget(HOST_TARGET)!));
+      const [gzFile] = await builder.agentFiles("bun", agentTarget(HOST_TARGET)!);
+      const gz = readFileSync(gzFile);
       assert.ok(bin.indexOf(gz) > 0, "the agent's gzip bytes are not in the binary");
     },
   );
@@ -123,14 +133,15 @@ describe("the compiled Linux binary", () => {
     async () => {
       const windows = agentTarget(HOST_TARGET)!;
       const exe = readFileSync(await builder.binary("bun", windows));
-      const gz = await builder.agentGz("bun", windows);
+      const files = await builder.agentFiles("bun", windows);
       const out = await tempDir("w2p-probe-");
       try {
         const probe = join(out.path, "probe");
-        await bunCompile({ entry: PROBE, target: HOST_TARGET, outfile: probe, assets: [gz] });
+        await bunCompile({ entry: PROBE, target: HOST_TARGET, outfile: probe, assets: files });
         const r = await runIn([probe], { cwd: out.path, env: { PATH: "/usr/bin:/bin" } });
         assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.stdout, `${exe.length} ${sha256(exe)}\n`);
+        // The recorded size and checksum, then those of the decompressed bytes.
+        assert.equal(r.stdout, `${exe.length} ${sha256(exe)}\n`.repeat(2));
 
         const bare = join(out.path, "bare");
         await bunCompile({ entry: PROBE, target: HOST_TARGET, outfile: bare });
@@ -149,15 +160,17 @@ describe("the compiled Linux binary", () => {
       const out = await tempDir("w2p-deno-probe-");
       try {
         const payload = new Uint8Array(3 << 20).map((_, i) => (i * 13 + (i >> 10)) & 0xff);
-        const gz = join(out.path, "agent.exe.gz");
+        const gz = join(out.path, EMBEDDED_AGENT_FILE);
         writeFileSync(gz, gzipSync(payload));
+        const info = join(out.path, EMBEDDED_AGENT_INFO_FILE);
+        writeFileSync(info, JSON.stringify({ sha256: sha256(payload), size: payload.length }));
         const bundle = join(out.path, "probe.js");
         await run([tool("deno"), "bundle", "--platform", "deno", "-o", bundle, PROBE]);
         const probe = join(out.path, "probe");
-        await denoCompile({ bundle, target: HOST_TARGET, outfile: probe, agentGz: gz });
+        await denoCompile({ bundle, target: HOST_TARGET, outfile: probe, agentFiles: [gz, info] });
         const r = await runIn([probe], { cwd: out.path, env: { PATH: "/usr/bin:/bin" } });
         assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.stdout, `${payload.length} ${sha256(payload)}\n`);
+        assert.equal(r.stdout, `${payload.length} ${sha256(payload)}\n`.repeat(2));
       } finally {
         await out.dispose();
       }

@@ -1,6 +1,7 @@
 /**
  * Prints what `embeddedAgent()` returns in the executable this is compiled
- * into: `none`, or `<bytes> <sha256>`. Compiled by tests/dist/compiled.test.ts
+ * into: `none`, or two lines `<size> <sha256>`: as recorded at build time, and
+ * of the decompressed bytes. Compiled by tests/dist/compiled.test.ts
  * exactly as scripts/build.ts compiles wsl2proxy.
  *
  * @module
@@ -11,5 +12,9 @@ import { sha256Hex } from "../../src/wsl/place_agent.ts";
 
 // No top-level await: it is compiled with the same flags as wsl2proxy, --bytecode included.
 embeddedAgent().then(async (agent) => {
-  process.stdout.write(agent === null ? "none\n" : `${agent.length} ${await sha256Hex(agent)}\n`);
+  if (agent === null) return void process.stdout.write("none\n");
+  const bytes = await agent.bytes();
+  process.stdout.write(
+    `${agent.size} ${agent.sha256}\n${bytes.length} ${await sha256Hex(bytes)}\n`,
+  );
 });

@@ -58,11 +58,17 @@ trap '"$BIN" stop >/dev/null 2>&1 || true' EXIT
 cd ${LOCAL_APP_DATA}/wsl2proxy
 ls >"$OUT/files.txt"
 sha256sum -- * >"$OUT/sums.txt"
+stat -c %i -- * >"$OUT/inode-1.txt"
+# A fresh daemon again: the copy in place is reused, not rewritten.
+"$BIN" stop >/dev/null
+"$BIN" start >/dev/null
+stat -c %i -- * >"$OUT/inode-2.txt"
+ls >"$OUT/files-2.txt"
 `;
 
 describe("the embedded agent on a stand-in WSL", () => {
   test(
-    "embedded wsl - start places the carried Windows agent under %LOCALAPPDATA%\\wsl2proxy, byte-exact",
+    "embedded wsl - start places the carried Windows agent under %LOCALAPPDATA%\\wsl2proxy, byte-exact, and reuses it",
     { skip: skipReason(), timeout: TIMEOUT },
     async () => {
       const bin = await linuxBinary();
@@ -90,6 +96,9 @@ describe("the embedded agent on a stand-in WSL", () => {
 
         assert.equal(readFileSync(join(box.dir, "files.txt"), "utf8"), `${name}\n`);
         assert.equal(readFileSync(join(box.dir, "sums.txt"), "utf8"), `${sha}  ${name}\n`);
+        const out = (file: string) => readFileSync(join(box.dir, file), "utf8");
+        assert.equal(out("files-2.txt"), `${name}\n`);
+        assert.equal(out("inode-2.txt"), out("inode-1.txt"));
         const status = JSON.parse(readFileSync(join(box.dir, "status.json"), "utf8"));
         assert.deepEqual(status.agent.command, [`${LOCAL_APP_DATA}/wsl2proxy/${name}`, "agent"]);
       } finally {
