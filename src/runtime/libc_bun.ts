@@ -25,7 +25,12 @@ export async function openBunLibc<S extends BunFfiSymbols>(
   symbols: S,
 ): Promise<{ [K in keyof S]: (...args: unknown[]) => number } | null> {
   if (process.platform !== "linux") return null;
-  const ffi = (await import(BUN_FFI)) as BunFfi;
+  let ffi: BunFfi;
+  try {
+    ffi = (await import(BUN_FFI)) as BunFfi;
+  } catch {
+    return null; // a Bun without FFI: callers fall back (no peer check, pipes for the agent)
+  }
   for (const name of LIBC_NAMES) {
     try {
       return ffi.dlopen(name, symbols).symbols;
