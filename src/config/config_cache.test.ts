@@ -141,6 +141,13 @@ describe("config cache", { skip: process.platform === "win32" }, () => {
     assert.equal(existsSync(cache), false);
   });
 
+  test("config cache - nothing is written into a home that is not ours (sudo -E)", async () => {
+    const { config, cache } = await files();
+    const loaded = await loadConfig(config, true, ENV, UID + 1, { cacheFile: cache, now: LATER });
+    assert.equal(loaded.logLevel, "debug");
+    assert.equal(existsSync(join(cache, "..")), false);
+  });
+
   test("config cache - a cache that cannot be written or holds junk costs nothing else", async () => {
     const { config } = await files();
     const blocker = join(dir, "a-file");

@@ -97,14 +97,30 @@ export function readCachedConfig(file: string, key: string, uid: number): Config
   }
 }
 
-/** Remember `config` under `key` (atomically: a temporary file renamed into place). */
-export function writeCachedConfig(file: string, key: string, config: Config): void {
+/**
+ * Remember `config` under `key` (atomically: a temporary file renamed into
+ * place). Only in a home of our own: root running with another user's `HOME`
+ * (`sudo -E`) would otherwise leave a directory that user cannot write.
+ */
+export function writeCachedConfig(file: string, key: string, config: Config, uid: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
+    if (ownerOfNearest(dirname(file)) !== uid) return;
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(tmp, JSON.stringify({ key, config }), { mode: 0o600 });
     renameSync(tmp, file);
   } catch {
     // A read-only or missing home only costs the next start a parse.
+  }
+}
+
+/** The owner of `path`, or of its nearest existing ancestor. */
+function ownerOfNearest(path: string): number {
+  for (let p = path;; p = dirname(p)) {
+    try {
+      return lstatSync(p).uid;
+    } catch {
+      if (dirname(p) === p) return -1;
+    }
   }
 }

@@ -74,6 +74,6 @@ export async function loadConfig(
   }
   const { parseConfig } = await import("./parse_config.ts");
   const config = parseConfig(text, path, env, ownUid);
-  if (cache?.settled && cacheFile) writeCachedConfig(cacheFile, cache.key, config);
+  if (cache?.settled && cacheFile) writeCachedConfig(cacheFile, cache.key, config, ownUid!);
   return config;
 }
