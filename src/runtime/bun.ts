@@ -208,11 +208,18 @@ export class BunRuntime implements Runtime {
     } finally {
       fns.close(theirs); // the child has its own copies as fd 0 and 1
     }
-    const conn = await bunConnect(this.#bun, { fd: ours }, () => ({
-      localAddr: "agent link",
-      remoteAddr: `pid ${child.pid}`,
-      resetIsEof: true,
-    }));
+    let conn: Conn;
+    try {
+      conn = await bunConnect(this.#bun, { fd: ours }, () => ({
+        localAddr: "agent link",
+        remoteAddr: `pid ${child.pid}`,
+        resetIsEof: true,
+      }));
+    } catch (error) {
+      fns.close(ours);
+      child.kill("SIGKILL");
+      throw new SpawnError(`cannot open the link to ${argv[0]}`, { cause: error });
+    }
     return { ...child, stdin: conn.writable, stdout: conn.readable };
   }
 
