@@ -16,35 +16,38 @@ function exitStatus(e: unknown): number {
   return Exit.FAILURE;
 }
 
+/** How long a print waits for a full, non-blocking stdout/stderr pipe before giving up. */
+const PRINT_PATIENCE_MS = 10_000;
+
 /**
- * Print `text` to fd 1 or 2. Blocking writes: `process.stdout` is not touched
- * on the way, because creating it costs Bun ~8 ms of start-up, which `start`
- * pays in every new shell (hyperfine: 11.8 vs 4.9 ms for a compiled hello
- * world). Should the descriptor be non-blocking (EAGAIN), that line and
- * every later one go through `process.stdout`/`process.stderr`, so the order
- * holds. Any other failure (EPIPE: the reader left) drops the output: there is
- * nowhere left to report it, and a log line must never take the agent down.
+ * Print `text` to fd 1 or 2 with blocking writes. `process.stdout` is not
+ * used: creating it costs Bun ~8 ms of start-up, which `start` pays in every
+ * new shell (hyperfine: 11.8 vs 4.9 ms for a compiled hello world), and it
+ * loses its output when it meets a full non-blocking pipe just before exit.
+ * A descriptor that is non-blocking (EAGAIN: a parent set O_NONBLOCK on a
+ * shared pipe, and the reader is slow) is retried every millisecond for up
+ * to {@linkcode PRINT_PATIENCE_MS}. Any other failure (EPIPE: the reader
+ * left) drops the output: there is nowhere left to report it, and a log line
+ * must never take the agent down.
  */
-function printer(fd: 1 | 2): { print(text: string): void; flush(): Promise<void> } {
-  let stream: NodeJS.WritableStream | undefined;
+function printer(fd: 1 | 2): (text: string) => void {
   let gone = false;
-  return {
-    print(text) {
-      if (gone) return;
-      if (stream) return void stream.write(text);
-      const bytes = new TextEncoder().encode(text);
-      let off = 0;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  return (text) => {
+    if (gone) return;
+    const bytes = new TextEncoder().encode(text);
+    const deadline = performance.now() + PRINT_PATIENCE_MS;
+    for (let off = 0; off < bytes.length;) {
       try {
-        while (off < bytes.length) off += writeSync(fd, bytes, off);
+        off += writeSync(fd, bytes, off);
       } catch (e) {
-        if ((e as { code?: string }).code !== "EAGAIN") return void (gone = true);
-        const fallback = fd === 1 ? process.stdout : process.stderr;
-        fallback.write(bytes.subarray(off));
-        stream = fallback;
+        if ((e as { code?: string }).code !== "EAGAIN" || performance.now() > deadline) {
+          gone = true;
+          return;
+        }
+        Atomics.wait(nap, 0, 0, 1);
       }
-    },
-    flush: () =>
-      new Promise<void>((resolve) => stream ? stream.write("", () => resolve()) : resolve()),
+    }
   };
 }
 
@@ -57,8 +60,8 @@ async function main(): Promise<never> {
   const stdout = printer(1);
   const stderr = printer(2);
   const io = {
-    out: (text: string) => (agentMode ? stderr : stdout).print(text),
-    err: (text: string) => stderr.print(text),
+    out: (text: string) => (agentMode ? stderr : stdout)(text),
+    err: (text: string) => stderr(text),
   };
   let code: number;
   try {
@@ -69,9 +72,7 @@ async function main(): Promise<never> {
     if (!(e instanceof Wsl2ProxyError) && e instanceof Error && e.stack) io.err(e.stack + "\n");
     code = exitStatus(e);
   }
-  // Let buffered output reach a pipe, then exit: stray handles must not keep a finished command alive.
-  await stdout.flush();
-  await stderr.flush();
+  // Every print was written synchronously; exit, so stray handles cannot keep a finished command alive.
   process.exit(code);
 }
 

@@ -5,7 +5,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
+import { parseShExports, Sandbox, text, wsl2proxyArgv } from "./helpers/cli.ts";
+import { runProcess } from "./helpers/process.ts";
 import { VERSION } from "../src/version.ts";
 
 const SOCKETS = [
@@ -21,7 +22,61 @@ const SOCKETS = [
   },
 ];
 
+/**
+ * Runs argv (from the JSON in argv[1]) with stdout on a non-blocking pipe that
+ * is already full, reads it only after a pause, then reports what arrived
+ * after the filler; with "closed", runs it with the pipe's reader gone.
+ */
+const AWKWARD_STDOUT = `
+import fcntl, json, os, subprocess, sys, time
+argv, mode = json.loads(sys.argv[1]), sys.argv[2]
+r, w = os.pipe()
+if mode == "closed":
+    os.close(r)
+    p = subprocess.run(argv, stdout=w, stderr=subprocess.PIPE, env=json.loads(sys.argv[3]))
+    print(json.dumps({"rc": p.returncode, "stderr": p.stderr.decode()}))
+    sys.exit(0)
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+filled = 0
+try:
+    while True:
+        filled += os.write(w, b"x" * 4096)
+except BlockingIOError:
+    pass
+p = subprocess.Popen(argv, stdout=w, stderr=subprocess.PIPE, env=json.loads(sys.argv[3]))
+os.close(w)
+time.sleep(0.3)
+data = b""
+while True:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    data += chunk
+p.wait()
+print(json.dumps({"rc": p.returncode, "filled": filled, "out": data[filled:].decode(), "stderr": p.stderr.read().decode()}))
+`;
+
 describe("cli", () => {
+  test("output - nothing is lost on a full non-blocking stdout, and a closed one is no error", async () => {
+    const box = new Sandbox();
+    try {
+      const normal = await box.cli(["--help"]);
+      assert.equal(normal.code, 0);
+      const argv = JSON.stringify([...wsl2proxyArgv(), "--help"]);
+      const env = JSON.stringify(box.env);
+      const full = await runProcess(["python3", "-c", AWKWARD_STDOUT, argv, "full", env]);
+      const got = JSON.parse(text(full));
+      assert.ok(got.filled >= 4096, `the pipe took ${got.filled} bytes of filler`);
+      assert.equal(got.rc, 0, got.stderr);
+      assert.equal(got.out, text(normal));
+
+      const closed = await runProcess(["python3", "-c", AWKWARD_STDOUT, argv, "closed", env]);
+      assert.deepEqual(JSON.parse(text(closed)), { rc: 0, stderr: "" });
+    } finally {
+      await box.cleanup();
+    }
+  });
+
   test("version - prints the version and exits 0", async () => {
     const box = new Sandbox();
     try {
