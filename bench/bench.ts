@@ -12,7 +12,8 @@
  * to the terminal and to docs/BENCHMARKS.md.
  *
  * Flags: --quick (one short repeat), --repeats N, --no-docs, --skip-mux,
- * --json FILE (all results).
+ * --json FILE (all results), --render (measure nothing: write docs/BENCHMARKS.md
+ * again from the last run's results, e.g. after editing bench/NOTES.md).
  *
  * @module
  */
@@ -217,7 +218,19 @@ function machine(): BenchResults["machine"] {
   };
 }
 
+/** docs/BENCHMARKS.md from `results` (with bench/NOTES.md as it is now). */
+function writeDoc(results: BenchResults): void {
+  const doc = join(ROOT, "docs", "BENCHMARKS.md");
+  writeFileSync(doc, renderMarkdown(results));
+  // The repository's formatter pads tables and wraps lines; keep the file as it would.
+  spawnSync(toolPath("deno"), ["fmt", "--quiet", doc], { cwd: ROOT });
+  log("bench: wrote docs/BENCHMARKS.md");
+}
+
 async function main(): Promise<void> {
+  if (args.includes("--render")) {
+    return writeDoc(JSON.parse(readFileSync(join(CACHE, "last.json"), "utf8")));
+  }
   const started = performance.now();
   const info = machine();
   log(
@@ -311,13 +324,7 @@ async function main(): Promise<void> {
     const jsonOut = flagValue("--json");
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(all, null, 2));
     console.log(renderTerminal(all));
-    if (!args.includes("--no-docs")) {
-      const doc = join(ROOT, "docs", "BENCHMARKS.md");
-      writeFileSync(doc, renderMarkdown(all));
-      // The repository's formatter pads tables and wraps lines; keep the file as it would.
-      spawnSync(toolPath("deno"), ["fmt", "--quiet", doc], { cwd: ROOT });
-      log("bench: wrote docs/BENCHMARKS.md");
-    }
+    if (!args.includes("--no-docs")) writeDoc(all);
   } finally {
     for (const b of boxes) await b.stop();
     await socat.stop();
