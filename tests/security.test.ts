@@ -35,7 +35,7 @@ import type { DaemonStatus } from "../src/daemon/daemon.ts";
 import { agentCommandYaml, Sandbox, text, wsl2proxyArgv } from "./helpers/cli.ts";
 import { startEchoServer } from "./helpers/echo_server.ts";
 import { concat, pattern, readAll, within, writeAll } from "./helpers/mux.ts";
-import { runProcess } from "./helpers/process.ts";
+import { runProcess, socketInodes } from "./helpers/process.ts";
 
 const NOBODY = 65534;
 
@@ -109,18 +109,6 @@ async function status(box: Sandbox): Promise<DaemonStatus> {
   const s = await box.control({ op: "status" });
   assert.ok(s, "the daemon answers status");
   return s;
-}
-
-/** Inodes of the sockets process `pid` holds open (/proc/PID/fd -> socket:[N]). */
-function socketInodes(pid: number): Set<string> {
-  const out = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) out.add(m[1]);
-    } catch { /* closed meanwhile */ }
-  }
-  return out;
 }
 
 /** Rows of /proc/PID/net/{tcp,tcp6,udp,udp6,raw,raw6} as [table, local address, state, inode]. */

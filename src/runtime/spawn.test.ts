@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
-import { readdirSync, readlinkSync } from "node:fs";
 import assert from "node:assert/strict";
 import { SpawnError } from "../errors.ts";
+import { socketInodes } from "../../tests/helpers/process.ts";
 import { getRuntime } from "./get_runtime.ts";
 import { pattern, patternByte, readAll, tempDir, utf8, writeAndClose } from "./_test_util.ts";
 
@@ -131,9 +131,9 @@ describe(`${rt.name} spawnLinked`, {
     assert.equal(ours.length, 1, `new sockets in this process: ${ours}`);
     const later = rt.spawn(["sleep", "30"], { stdin: "null", stdout: "null" });
     try {
-      assert.equal(socketInodes(String(later.pid)).has(ours[0]), false);
+      assert.equal(socketInodes(later.pid).has(ours[0]), false);
       // The child itself has the other end, not ours.
-      assert.equal(socketInodes(String(child.pid)).has(ours[0]), false);
+      assert.equal(socketInodes(child.pid).has(ours[0]), false);
     } finally {
       later.kill("SIGKILL");
       await later.status;
@@ -146,17 +146,3 @@ describe(`${rt.name} spawnLinked`, {
     await assert.rejects(rt.spawnLinked!(["wsl2proxy-no-such-program-here"]), SpawnError);
   });
 });
-
-/** The inodes of the sockets process `pid` ("self" for us) has open. */
-function socketInodes(pid: string): Set<string> {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      // Closed while we looked.
-    }
-  }
-  return inodes;
-}

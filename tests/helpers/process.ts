@@ -12,6 +12,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readlinkSync } from "node:fs";
 import { Buffer } from "node:buffer";
 
 /** Options for {@linkcode startProcess}. */
@@ -155,4 +156,16 @@ export function startProcess(argv: string[], options?: StartProcessOptions): Sta
 /** Run `argv` to completion and return its result. */
 export function runProcess(argv: string[], options?: StartProcessOptions): Promise<ProcessResult> {
   return startProcess(argv, options).exited;
+}
+
+/** Inodes of the sockets process `pid` ("self": this one) holds open (/proc/PID/fd -> socket:[N]). */
+export function socketInodes(pid: number | "self"): Set<string> {
+  const out = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
 }
