@@ -1,0 +1,182 @@
+/**
+ * The Windows stand-ins of the Wine tests: small C programs under
+ * `tests/fixtures/win_*.c`, built with mingw-w64 and run under Wine as
+ * separate Windows processes, so the compiled agent dials a pipe that a
+ * different program serves, as on Windows.
+ *
+ * Each exe is cached as `.cache/wine-fixtures/<name>-<hash>.exe`, keyed by its
+ * source and compile flags. A running fixture reports `connect OPEN` /
+ * `disconnect OPEN ...` lines on stdout; {@linkcode WinPipeServer} follows
+ * them, so a test can wait for the open count to drop (no sleeps).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { runProcess, type StartedProcess, startProcess } from "../helpers/process.ts";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The Windows fixture programs and the libraries each links. */
+const FIXTURES = {
+  win_pipe_echo: [] as string[],
+  win_pipe_tcp_relay: ["-lws2_32"],
+} as const;
+
+/** Name of a fixture program (its source is `tests/fixtures/<name>.c`). */
+export type WinFixture = keyof typeof FIXTURES;
+
+const building = new Map<WinFixture, Promise<string>>();
+
+/** Build (or reuse the cached) `<name>.exe`; returns its path. */
+export function buildWinFixture(name: WinFixture): Promise<string> {
+  let p = building.get(name);
+  if (!p) {
+    p = compile(name);
+    building.set(name, p);
+  }
+  return p;
+}
+
+async function compile(name: WinFixture): Promise<string> {
+  const src = path.join(REPO, "tests/fixtures", `${name}.c`);
+  const args = ["-O2", "-s", "-Wall", "-o"];
+  const libs = FIXTURES[name];
+  const key = createHash("sha256").update(fs.readFileSync(src)).update(args.join(" "))
+    .update(libs.join(" ")).digest("hex").slice(0, 16);
+  const dir = path.join(REPO, ".cache/wine-fixtures");
+  const exe = path.join(dir, `${name}-${key}.exe`);
+  if (fs.existsSync(exe)) return exe;
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = `${exe}.${process.pid}.tmp`;
+  const r = await runProcess(
+    ["x86_64-w64-mingw32-gcc", ...args, tmp, src, ...libs],
+    { timeoutMs: 120_000 },
+  ).catch((err) => {
+    if ((err as { code?: string }).code === "ENOENT") {
+      throw new Error(
+        "x86_64-w64-mingw32-gcc is missing: install it with scripts/install-deps.sh",
+        { cause: err },
+      );
+    }
+    throw err;
+  });
+  if (r.code !== 0) throw new Error(`building ${name}.exe failed:\n${r.stderr}`);
+  for (const f of fs.readdirSync(dir)) {
+    if (f.startsWith(`${name}-`) && f.endsWith(".exe")) fs.rmSync(path.join(dir, f));
+  }
+  fs.renameSync(tmp, exe);
+  return exe;
+}
+
+/** A fixture running under Wine, with its stdout lines followed. */
+export class WinPipeServer {
+  readonly proc: StartedProcess;
+  /** `\\.\pipe\NAME` as the bridge's config spells it. */
+  readonly url: string;
+  #seen = 0;
+  #lines: string[] = [];
+
+  private constructor(proc: StartedProcess, name: string) {
+    this.proc = proc;
+    this.url = `pipe://./pipe/${name}`;
+  }
+
+  /** Start `wine exe name ...args` and wait for its `ready` line. */
+  static async start(
+    exe: string,
+    name: string,
+    args: string[],
+    env: Record<string, string | undefined>,
+  ): Promise<WinPipeServer> {
+    const proc = startProcess(["wine", exe, name, ...args], { env, timeoutMs: 30 * 60_000 });
+    const server = new WinPipeServer(proc, name);
+    await server.waitLine((l) => l.startsWith("ready"), 60_000, "ready");
+    return server;
+  }
+
+  /** Every complete stdout line so far. */
+  lines(): string[] {
+    const out = this.proc.stdout();
+    if (out.length > this.#seen) {
+      // The fixtures print ASCII only, so bytes and characters line up.
+      const text = new TextDecoder().decode(out.subarray(this.#seen));
+      const end = text.lastIndexOf("\n");
+      if (end >= 0) {
+        this.#lines.push(...text.slice(0, end).split("\n"));
+        this.#seen += end + 1;
+      }
+    }
+    return this.#lines;
+  }
+
+  /** Open clients as the server last reported them. */
+  open(): number {
+    const lines = this.lines();
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const m = /^(?:connect|disconnect|drop-extension) (\d+)/.exec(lines[i]);
+      if (m) return Number(m[1]);
+    }
+    return 0;
+  }
+
+  /** Resolves with the first line from index `from` on that `match` accepts; fails after `ms`. */
+  async waitLine(
+    match: (line: string) => boolean,
+    ms: number,
+    what: string,
+    from = 0,
+  ): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = this.lines().slice(from).find(match);
+      if (hit !== undefined) return hit;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `timed out after ${ms} ms waiting for ${what}; lines:\n${this.lines().join("\n")}\n` +
+            this.proc.stderr(),
+        );
+      }
+      await this.#more(left);
+    }
+  }
+
+  /** Resolves once the server reports no open client; fails after `ms` with the count. */
+  async waitIdle(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.open() > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `${this.open()} pipe connection(s) still open after ${ms} ms; last lines:\n` +
+            `${this.lines().slice(-5).join("\n")}\n${this.proc.stderr()}`,
+        );
+      }
+      await this.#more(left);
+    }
+  }
+
+  /** Wait for more stdout, at most `ms` (no sleep: the process's own output wakes us). */
+  async #more(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.proc.waitForStdout(this.proc.stdout().length + 1),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  /** Close its stdin (the stop signal) and wait for it to exit; kill it if it does not. */
+  async stop(): Promise<void> {
+    this.proc.closeStdin();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([
+      this.proc.exited.then(() => true, () => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
+    ]).finally(() => clearTimeout(timer));
+    if (!exited) this.proc.kill();
+  }
+}
