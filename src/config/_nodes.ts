@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Document, isAlias, isMap, isScalar, isSeq } from "yaml";
+import { type Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq } from "yaml";
 import type { Issues } from "./_issues.ts";
 import { quote } from "./_issues.ts";
 
@@ -28,6 +28,48 @@ export interface Entry {
 export interface Ctx {
   readonly doc: Document.Parsed;
   readonly issues: Issues;
+  /** Each alias node and the anchored node it refers to (see {@linkcode resolveAliases}). */
+  readonly aliases: ReadonlyMap<unknown, unknown>;
+}
+
+/** Aliases a config may use. A real config needs a handful; the yaml package's own toJS limit is 100. */
+export const MAX_ALIASES = 100;
+
+/**
+ * Resolves every alias of `doc` in one pass. The yaml package's
+ * `Alias.resolve(doc)` walks the whole document on each call, which made
+ * 20,000 aliases take 15 s; this walk is linear, and it stops counting at
+ * {@linkcode MAX_ALIASES} (the offset of the first alias over the limit is
+ * returned for the error message).
+ */
+export function resolveAliases(
+  doc: Document.Parsed,
+): { aliases: Map<unknown, unknown>; count: number; excessAt?: number } {
+  const anchors = new Map<string, unknown>();
+  const aliases = new Map<unknown, unknown>();
+  let count = 0;
+  let excessAt: number | undefined;
+  // Depth-first in document order, with an explicit stack: the package's own
+  // `visit` copies the path at every level, which is quadratic in the depth.
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isAlias(node)) {
+      count++;
+      if (count > MAX_ALIASES) excessAt ??= rangeStart(node, 0);
+      else aliases.set(node, anchors.get(node.source) ?? null);
+    } else if (isScalar(node) || isCollection(node)) {
+      if (node.anchor) anchors.set(node.anchor, node);
+      if (isCollection(node)) {
+        for (let i = node.items.length - 1; i >= 0; i--) {
+          const item = node.items[i];
+          if (isPair(item)) stack.push(item.value, item.key);
+          else stack.push(item);
+        }
+      }
+    }
+  }
+  return { aliases, count, excessAt };
 }
 
 function rangeStart(node: unknown, fallback: number): number {
@@ -38,7 +80,7 @@ function rangeStart(node: unknown, fallback: number): number {
 /** Resolves an alias (to its anchored node) and finds the offset to blame. */
 export function deref(ctx: Ctx, node: unknown, fallbackAt: number): Value {
   const at = rangeStart(node, fallbackAt);
-  if (isAlias(node)) return { node: node.resolve(ctx.doc) ?? null, at };
+  if (isAlias(node)) return { node: ctx.aliases.get(node) ?? null, at };
   return { node: node ?? null, at };
 }
 

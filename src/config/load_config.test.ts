@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { loadConfig } from "./load_config.ts";
+import { loadConfig, MAX_CONFIG_BYTES } from "./load_config.ts";
 import { defaultConfig } from "./default_config.ts";
 import { ENV } from "./_test_env.ts";
 
@@ -80,5 +80,33 @@ describe("loadConfig", () => {
       assert.equal(e.message, `${path}: the file is not valid UTF-8; expected a UTF-8 text file`);
       return true;
     });
+  });
+
+  test("loadConfig - refuses a file over 1 MiB, naming it (finding 9)", async () => {
+    const path = join(dir, "huge.yaml");
+    await writeFile(path, "#".repeat(MAX_CONFIG_BYTES) + "\nlog_level: info\n");
+    await assert.rejects(loadConfig(path, true, ENV, 1000), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(
+        e.message,
+        `${path}: the file is larger than 1048576 bytes (1 MiB); expected a config file of at most 1 MiB`,
+      );
+      return true;
+    });
+  });
+
+  test("loadConfig - reads at most 1 MiB from a file that never ends", async () => {
+    await assert.rejects(loadConfig("/dev/zero", true, ENV, 1000), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /^\/dev\/zero: the file is larger than 1048576 bytes/);
+      return true;
+    });
+  });
+
+  test("loadConfig - reads a file of exactly 1 MiB", async () => {
+    const path = join(dir, "big.yaml");
+    const body = "log_level: debug\n";
+    await writeFile(path, body + "#".repeat(MAX_CONFIG_BYTES - body.length));
+    assert.equal((await loadConfig(path, true, ENV, 1000)).logLevel, "debug");
   });
 });

@@ -6,12 +6,19 @@
  * @module
  */
 
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import process from "node:process";
 import { configError } from "./_issues.ts";
 import { configCacheKey, readCachedConfig, writeCachedConfig } from "./config_cache.ts";
 import { defaultConfig, type EnvLookup } from "./default_config.ts";
 import type { Config } from "./types.ts";
+
+/**
+ * Largest config file read. A real config is a few hundred bytes; the YAML
+ * parser takes about 3 s per MiB of pathological input (long flow lists),
+ * and a running daemon parses the file on every save.
+ */
+export const MAX_CONFIG_BYTES = 1 << 20;
 
 /** Options for {@linkcode loadConfig}. */
 export interface LoadConfigOptions {
@@ -48,8 +55,16 @@ export async function loadConfig(
   }
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readBounded(path);
   } catch (e) {
+    if (e instanceof TooLarge) {
+      throw configError([{
+        file: path,
+        key: "",
+        problem: `the file is larger than ${MAX_CONFIG_BYTES} bytes (1 MiB)`,
+        expected: "a config file of at most 1 MiB",
+      }]);
+    }
     const code = (e as { code?: unknown }).code;
     if (code === "ENOENT" && !explicit) return defaultConfig(env, ownUid);
     const problem = code === "ENOENT"
@@ -76,4 +91,26 @@ export async function loadConfig(
   const config = parseConfig(text, path, env, ownUid);
   if (cache?.settled && cacheFile) writeCachedConfig(cacheFile, cache.key, config, ownUid!);
   return config;
+}
+
+class TooLarge extends Error {}
+
+/** The file's bytes, reading at most {@linkcode MAX_CONFIG_BYTES} (so `/dev/zero` or a huge file cannot exhaust memory). */
+async function readBounded(path: string): Promise<Uint8Array> {
+  const handle = await open(path, "r");
+  try {
+    const st = await handle.stat();
+    if (st.isFile() && st.size > MAX_CONFIG_BYTES) throw new TooLarge();
+    const buf = new Uint8Array(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    while (n < buf.byteLength) {
+      const { bytesRead } = await handle.read(buf, n, buf.byteLength - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > MAX_CONFIG_BYTES) throw new TooLarge();
+    return buf.subarray(0, n);
+  } finally {
+    await handle.close();
+  }
 }

@@ -24,7 +24,9 @@ import {
   describe,
   type Entry,
   isNull,
+  MAX_ALIASES,
   readMap,
+  resolveAliases,
   stringOf,
   type Value,
 } from "./_nodes.ts";
@@ -94,9 +96,19 @@ export function parseConfig(text: string, file: string, env: EnvLookup, uid?: nu
   }
   reportSyntaxErrors(doc, text, issues);
   issues.throwIfAny();
+  const { aliases, count, excessAt } = resolveAliases(doc);
+  if (excessAt !== undefined) {
+    issues.add(
+      excessAt,
+      "(aliases)",
+      `${count} aliases; more than ${MAX_ALIASES} is refused (a guard against alias bombs)`,
+      `at most ${MAX_ALIASES} aliases (*name)`,
+    );
+    issues.throwIfAny();
+  }
 
   const defaults = defaultConfig(env, uid);
-  const base = { doc, issues, home: env("HOME") };
+  const base = { doc, issues, aliases, home: env("HOME") };
   const root = deref(base, doc.contents, 0);
   if (isNull(root.node)) return { ...defaults, file };
   if (!isMap(root.node)) {
