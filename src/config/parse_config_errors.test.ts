@@ -320,7 +320,10 @@ describe("parseConfig errors", () => {
   test("parseConfig - refuses more than 100 aliases, naming the first one over (finding 9)", () => {
     // 20,000 aliases took 15.5 s before: the yaml package walks the whole document per alias.
     const n = 20_000;
-    const text = yaml("log_level: &l info", `agent: {command: [${Array(n).fill("*l").join(", ")}]}`);
+    const text = yaml(
+      "log_level: &l info",
+      `agent: {command: [${Array(n).fill("*l").join(", ")}]}`,
+    );
     const err = errorOf(text);
     assert.equal(err.issues.length, 1);
     const col = "agent: {command: [".length + 100 * "*l, ".length + 1;
