@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { OutputLines } from "../helpers/output_lines.ts";
 import { runProcess, type StartedProcess, startProcess } from "../helpers/process.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -75,14 +76,14 @@ async function compile(name: WinFixture): Promise<string> {
 /** A fixture running under Wine, with its stdout lines followed. */
 export class WinPipeServer {
   readonly proc: StartedProcess;
-  /** `\\.\pipe\NAME` as the bridge's config spells it. */
+  /** The pipe as a `windows_addr`: `pipe://./pipe/NAME`. */
   readonly url: string;
-  #seen = 0;
-  #lines: string[] = [];
+  readonly #out: OutputLines;
 
   private constructor(proc: StartedProcess, name: string) {
     this.proc = proc;
     this.url = `pipe://./pipe/${name}`;
+    this.#out = new OutputLines(proc);
   }
 
   /** Start `wine exe name ...args` and wait for its `ready` line. */
@@ -100,17 +101,7 @@ export class WinPipeServer {
 
   /** Every complete stdout line so far. */
   lines(): string[] {
-    const out = this.proc.stdout();
-    if (out.length > this.#seen) {
-      // The fixtures print ASCII only, so bytes and characters line up.
-      const text = new TextDecoder().decode(out.subarray(this.#seen));
-      const end = text.lastIndexOf("\n");
-      if (end >= 0) {
-        this.#lines.push(...text.slice(0, end).split("\n"));
-        this.#seen += end + 1;
-      }
-    }
-    return this.#lines;
+    return this.#out.lines();
   }
 
   /** Open clients as the server last reported them. */
@@ -124,25 +115,8 @@ export class WinPipeServer {
   }
 
   /** Resolves with the first line from index `from` on that `match` accepts; fails after `ms`. */
-  async waitLine(
-    match: (line: string) => boolean,
-    ms: number,
-    what: string,
-    from = 0,
-  ): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = this.lines().slice(from).find(match);
-      if (hit !== undefined) return hit;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(
-          `timed out after ${ms} ms waiting for ${what}; lines:\n${this.lines().join("\n")}\n` +
-            this.proc.stderr(),
-        );
-      }
-      await this.#more(left);
-    }
+  waitLine(match: (line: string) => boolean, ms: number, what: string, from = 0): Promise<string> {
+    return this.#out.waitLine(match, ms, what, from);
   }
 
   /** Resolves once the server reports no open client; fails after `ms` with the count. */
@@ -156,17 +130,8 @@ export class WinPipeServer {
             `${this.lines().slice(-5).join("\n")}\n${this.proc.stderr()}`,
         );
       }
-      await this.#more(left);
+      await this.#out.more(left);
     }
-  }
-
-  /** Wait for more stdout, at most `ms` (no sleep: the process's own output wakes us). */
-  async #more(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.proc.waitForStdout(this.proc.stdout().length + 1),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-    ]).finally(() => clearTimeout(timer));
   }
 
   /** Close its stdin (the stop signal) and wait for it to exit; kill it if it does not. */
