@@ -1,6 +1,9 @@
 /**
  * Shell exports for the configured sockets, in the forms `start` and `env`
- * print: sh (the default), fish, csh, and JSON.
+ * print: sh (the default), fish, csh, and JSON. Each form quotes for its own
+ * shell, so any path reaches the variable byte for byte; the config refuses
+ * control characters (newline, tab, ...) in a `linux_addr`, which no form
+ * carries safely through every shell's `eval`.
  *
  * @module
  */
@@ -25,9 +28,9 @@ export function formatExports(sockets: Config["sockets"], format: ExportFormat):
   return pairs.map(([name, value]) => {
     switch (format) {
       case "fish":
-        return `set -gx ${name} ${singleQuote(value)};\n`;
+        return `set -gx ${name} ${fishQuote(value)};\n`;
       case "csh":
-        return `setenv ${name} ${singleQuote(value)};\n`;
+        return `setenv ${name} ${cshQuote(value)};\n`;
       default:
         return `${name}=${doubleQuote(value)}; export ${name};\n`;
     }
@@ -39,7 +42,19 @@ function doubleQuote(s: string): string {
   return `"${s.replace(/[\\"$`]/g, (c) => "\\" + c)}"`;
 }
 
-/** Single quotes for fish and csh: `'` becomes `'\''`. */
-function singleQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/** Fish single quotes: inside them fish still reads `\\` and `\'` as escapes, so both are escaped. */
+function fishQuote(s: string): string {
+  return `'${s.replace(/[\\']/g, (c) => "\\" + c)}'`;
+}
+
+/**
+ * csh/tcsh single quotes: `'` becomes `'\''`, and `!` becomes `\!` because
+ * history substitution happens even inside single quotes ("Event not
+ * found"). A run of blanks is split with `''` (an empty quoted part):
+ * `` eval `...` `` splits the output at blanks and joins the words with one
+ * space, which would squeeze `a  b` to `a b`.
+ */
+function cshQuote(s: string): string {
+  const body = s.replace(/'/g, `'\\''`).replace(/!/g, "\\!").replace(/ (?= )/g, " ''");
+  return `'${body}'`;
 }
