@@ -103,6 +103,13 @@ export class RuntimeDirError extends Wsl2ProxyError {
   }
 }
 
+/** A file we were to open is a symlink, not a regular file, or someone else's. */
+export class UnsafeFileError extends Wsl2ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("UNSAFE_FILE", message, options);
+  }
+}
+
 /** Something the platform cannot do here (e.g. not on WSL and no agent.command). */
 export class UnsupportedError extends Wsl2ProxyError {
   constructor(message: string, options?: ErrorOptions) {
@@ -110,10 +117,13 @@ export class UnsupportedError extends Wsl2ProxyError {
   }
 }
 
-/** The daemon is not running / cannot be reached over its control socket. */
+/**
+ * The daemon is not running / cannot be reached over its control socket, or
+ * (`UNTRUSTED`) what listens there is not a process of ours.
+ */
 export class DaemonError extends Wsl2ProxyError {
   constructor(
-    code: "NOT_RUNNING" | "START_FAILED" | "CONTROL",
+    code: "NOT_RUNNING" | "START_FAILED" | "CONTROL" | "UNTRUSTED",
     message: string,
     options?: ErrorOptions,
   ) {

@@ -229,7 +229,7 @@ describe("security: the runtime directory", () => {
         new RegExp(
           `the runtime directory ${
             esc(box.runtimeDir)
-          } is owned by uid ${NOBODY}, not by you \\(uid 0\\).*Set runtime_dir to a directory you own`,
+          } is owned by uid ${NOBODY} \\(nobody\\), not by you \\(uid 0\\).*Set runtime_dir to a directory you own`,
         ),
     },
     {
@@ -362,6 +362,7 @@ describe("security: peer credentials", () => {
     // The daemon's user owns the sandbox (HOME, runtime dir); the target and the bridge socket
     // live in an open dir so every uid in play can reach them through the file system.
     chownSync(box.dir, NOBODY, NOBODY);
+    box.asUid = NOBODY; // root's client would (rightly) refuse a daemon of uid 65534
     const open = mkdtempSync(join(tmpdir(), "w2p-peer-"));
     chmodSync(open, 0o755);
     chownSync(open, NOBODY, NOBODY);

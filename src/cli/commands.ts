@@ -7,12 +7,13 @@
  */
 import { join } from "node:path";
 import type { Config } from "../config/types.ts";
-import { DaemonError } from "../errors.ts";
+import { DaemonError, RuntimeDirError } from "../errors.ts";
 import type { DaemonStatus } from "../daemon/daemon.ts";
-import { ensureRuntimeDir, RuntimeFiles } from "../daemon/runtime_dir.ts";
+import { ensureRuntimeDir, RuntimeFiles, verifyRuntimeDir } from "../daemon/runtime_dir.ts";
 import { VERSION } from "../version.ts";
 import type { CliContext } from "./context.ts";
-import { controlRequest } from "./control_client.ts";
+import { controlExchange, controlRequest } from "./control_client.ts";
+import { processStartTime } from "../runtime/mod.ts";
 import { type ExportFormat, formatExports } from "./exports.ts";
 import { acquireStartLock } from "./start_lock.ts";
 import { spawnDaemon } from "./spawn_daemon.ts";
@@ -34,6 +35,7 @@ export async function start(
   agentPath?: string,
 ): Promise<number> {
   const config = await ctx.loadConfig();
+  notice(ctx, config.runtimeDir);
   await ensureDaemon(ctx, config, agentPath);
   ctx.io.out(formatExports(config.sockets, format));
   return Exit.OK;
@@ -54,6 +56,7 @@ export async function restart(
   agentPath?: string,
 ): Promise<number> {
   const config = await ctx.loadConfig();
+  notice(ctx, config.runtimeDir);
   await stopDaemon(ctx, config.runtimeDir);
   await ensureDaemon(ctx, config, agentPath);
   ctx.io.out(formatExports(config.sockets, format));
@@ -69,13 +72,23 @@ export async function status(ctx: CliContext, json: boolean): Promise<number> {
     else ctx.io.err(`wsl2proxy: not running (runtime dir ${dir})\n`);
     return Exit.NOT_RUNNING;
   }
-  ctx.io.out(json ? JSON.stringify({ running: true, ...s }, null, 2) + "\n" : formatStatus(s));
+  let text: string;
+  try {
+    text = json ? JSON.stringify({ running: true, ...s }, null, 2) + "\n" : formatStatus(s);
+  } catch (e) {
+    // Only a daemon of ours gets this far, but a broken one must not crash `status`.
+    throw new DaemonError("CONTROL", "the daemon's status answer is malformed", { cause: e });
+  }
+  ctx.io.out(text);
   return Exit.OK;
 }
 
 /** `env`: the exports, starting nothing. */
 export async function env(ctx: CliContext, format: ExportFormat): Promise<number> {
   const config = await ctx.loadConfig();
+  notice(ctx, config.runtimeDir);
+  // Paths in a runtime dir someone else controls must not be exported (a missing dir is fine).
+  if (ctx.runtime.uid() >= 0) verifyRuntimeDir(config.runtimeDir, ctx.runtime.uid());
   ctx.io.out(formatExports(config.sockets, format));
   return Exit.OK;
 }
@@ -103,7 +116,25 @@ async function runtimeDirWarning(ctx: CliContext): Promise<string> {
       `wsl2proxy: warning: the config file is invalid (using runtime dir ${dir}):\n${configError.message}\n`,
     );
   }
+  notice(ctx, dir);
   return dir;
+}
+
+/** Say on stderr why the runtime dir is not under $XDG_RUNTIME_DIR, when that is so. */
+function notice(ctx: CliContext, dir: string): void {
+  const text = ctx.runtimeDirNotice(dir);
+  if (text) ctx.io.err(`wsl2proxy: warning: ${text}\n`);
+}
+
+/** A `hello` on the quick path: no answer is null, but an unsafe dir or a stranger is an error. */
+async function hello(ctx: CliContext, control: string): Promise<Hello | null> {
+  try {
+    return await controlRequest<Hello>(ctx.runtime, control, { op: "hello" }, 3000);
+  } catch (e) {
+    if (e instanceof RuntimeDirError) throw e;
+    if (e instanceof DaemonError && e.code === "UNTRUSTED") throw e;
+    return null;
+  }
 }
 
 /**
@@ -114,12 +145,13 @@ async function runtimeDirWarning(ctx: CliContext): Promise<string> {
 async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string): Promise<void> {
   const rt = ctx.runtime;
   const control = controlPath(config.runtimeDir);
-  const hello = await controlRequest<Hello>(rt, control, { op: "hello" }, 3000).catch(() => null);
-  if (hello?.version === VERSION) return;
+  // hello() proves the dir and the daemon ours (runtime_dir.ts, SO_PEERCRED) before believing it.
+  const first = await hello(ctx, control);
+  if (first?.version === VERSION) return;
   await ensureRuntimeDir(config.runtimeDir, rt.uid());
   const release = await acquireStartLock(rt, join(config.runtimeDir, RuntimeFiles.lock));
   try {
-    const again = await controlRequest<Hello>(rt, control, { op: "hello" }, 3000).catch(() => null);
+    const again = await hello(ctx, control);
     if (again?.version === VERSION) return;
     if (again) {
       ctx.io.err(
@@ -142,25 +174,35 @@ async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string)
   }
 }
 
-/** Stop the daemon; false if none was running. */
+/**
+ * Stop the daemon; false if none was running. The only pid ever signalled is
+ * the one the kernel reports for the control socket's listener (SO_PEERCRED,
+ * our uid, checked by controlExchange), and only while it is still the same
+ * process (its start time); never a number from a file or a reply.
+ */
 async function stopDaemon(
   ctx: CliContext,
   runtimeDir: string,
   timeoutMs = 10_000,
 ): Promise<boolean> {
   const rt = ctx.runtime;
-  const reply = await controlRequest<{ ok: boolean; pid: number }>(rt, controlPath(runtimeDir), {
-    op: "stop",
-  });
-  if (!reply) return false;
+  const control = controlPath(runtimeDir);
+  const answer = await controlExchange<{ ok: boolean }>(rt, control, { op: "stop" });
+  if (!answer) return false;
+  const { peer, startTime } = answer;
+  // Without peer credentials (no FFI) there is no pid we may trust: wait for the socket to go.
+  const running = peer && startTime
+    ? () => rt.isAlive(peer.pid) && processStartTime(peer.pid) === startTime
+    : async () => (await controlRequest(rt, control, { op: "hello" }, 1000).catch(() => null)) !== null;
   const deadline = performance.now() + timeoutMs;
   let delay = 5;
-  while (rt.isAlive(reply.pid)) {
+  while (await running()) {
     if (performance.now() > deadline) {
-      rt.signalPid(reply.pid, "SIGKILL");
+      if (peer && startTime) rt.signalPid(peer.pid, "SIGKILL");
       throw new DaemonError(
         "CONTROL",
-        `the daemon (pid ${reply.pid}) did not stop within ${timeoutMs} ms; sent SIGKILL`,
+        `the daemon (pid ${peer?.pid ?? "?"}) did not stop within ${timeoutMs} ms` +
+          (peer && startTime ? "; sent SIGKILL" : ""),
       );
     }
     await new Promise((r) => setTimeout(r, delay));

@@ -7,6 +7,8 @@
 import { configCacheFile } from "../config/config_cache.ts";
 import { resolveConfigPath } from "../config/config_path.ts";
 import { loadConfig } from "../config/load_config.ts";
+import { defaultRuntimeDir } from "../config/default_config.ts";
+import { xdgRuntimeDirProblem } from "../daemon/runtime_dir.ts";
 import { ConfigError } from "../errors.ts";
 import { readTextFile } from "../runtime/mod.ts";
 import type { Config } from "../config/types.ts";
@@ -35,11 +37,27 @@ export interface CliContext {
    * and `configError` says what is wrong), so `stop` and `status` still work.
    */
   runtimeDir(): Promise<{ dir: string; configError?: ConfigError }>;
+  /**
+   * Why `dir` is not the default under `$XDG_RUNTIME_DIR` (which failed the
+   * runtime-dir checks, e.g. WSLg's 0777 /mnt/wslg/runtime-dir), or `null`.
+   */
+  runtimeDirNotice(dir: string): string | null;
 }
 
 /** Build a context for `runtime`, `io` and an optional `--config`. */
 export function createContext(runtime: Runtime, io: CliIo, configFlag?: string): CliContext {
-  const env = (name: string) => runtime.env(name);
+  // $XDG_RUNTIME_DIR is hidden when it is unsafe, so the default runtime dir (and the
+  // config cache key) fall back to /tmp/wsl2proxy-$USER; runtimeDirNotice says why.
+  let xdgProblem: { xdg: string; problem: string } | null | undefined;
+  const env = (name: string) => {
+    const value = runtime.env(name);
+    if (name !== "XDG_RUNTIME_DIR" || value === undefined || !value.startsWith("/")) return value;
+    if (xdgProblem === undefined) {
+      const problem = runtime.uid() >= 0 ? xdgRuntimeDirProblem(value, runtime.uid()) : null;
+      xdgProblem = problem === null ? null : { xdg: value, problem };
+    }
+    return xdgProblem ? undefined : value;
+  };
   const configPath = () => resolveConfigPath(configFlag, env);
   return {
     runtime,
@@ -59,6 +77,12 @@ export function createContext(runtime: Runtime, io: CliIo, configFlag?: string):
         const { lenientRuntimeDir } = await import("../config/lenient_runtime_dir.ts");
         return { dir: lenientRuntimeDir(text, env, runtime.uid()), configError: e };
       }
+    },
+    runtimeDirNotice(dir) {
+      env("XDG_RUNTIME_DIR");
+      if (!xdgProblem || dir !== defaultRuntimeDir(env, runtime.uid())) return null;
+      return `not using $XDG_RUNTIME_DIR (${xdgProblem.xdg}) for the runtime dir: ${xdgProblem.problem}; ` +
+        `using ${dir} instead`;
     },
   };
 }

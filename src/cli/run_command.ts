@@ -27,11 +27,12 @@ export async function run(
   const agent = await resolveAgentArgv(ctx, config, agentPath);
   const { ensureRuntimeDir } = await import("../daemon/runtime_dir.ts");
   await ensureRuntimeDir(config.runtimeDir, rt.uid());
-  const file = openAppendLines(config.logPath);
+  const file = openAppendLines(config.logPath, rt.uid());
   const sinks: LogSink[] = [file.write];
   if (!background) sinks.push((line) => ctx.io.err(line + "\n"));
   const log = new Logger({ level: config.logLevel, sinks, component: "daemon" });
-  for (const w of [...config.warnings, ...agent.warnings]) log.warn(w);
+  const notice = ctx.runtimeDirNotice(config.runtimeDir);
+  for (const w of [...config.warnings, ...agent.warnings, ...(notice ? [notice] : [])]) log.warn(w);
   let daemon: Daemon;
   try {
     daemon = await Daemon.start({

@@ -9,7 +9,7 @@ import type { Config } from "../config/types.ts";
 import { AddressInUseError, DaemonError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SessionOptions } from "../mux/mod.ts";
-import { lstat, type Runtime, unlink, writeFile } from "../runtime/mod.ts";
+import { lstat, type Runtime, unlink, writeOwnFile } from "../runtime/mod.ts";
 import { type AgentStatus, AgentSupervisor } from "./agent_supervisor.ts";
 import type { ControlRequest } from "./control_protocol.ts";
 import { ControlServer, ReplyThen } from "./control_server.ts";
@@ -109,7 +109,7 @@ export class Daemon {
       throw e;
     }
     try {
-      await writeFile(join(dir, RuntimeFiles.pid), `${o.runtime.pid}\n`);
+      writeOwnFile(join(dir, RuntimeFiles.pid), `${o.runtime.pid}\n`, o.runtime.uid());
       for (const s of o.config.sockets) {
         const f = d.#forwarder(s);
         await f.listen();

@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { basename, dirname } from "node:path";
+import { UnsafeFileError } from "../errors.ts";
 import { errnoCode } from "./errno.ts";
 
 /** What {@linkcode lstat} reports about a path (the link itself, not its target). */
@@ -26,6 +27,8 @@ export interface FileInfo {
   isFile: boolean;
   /** Inode number: tells a file from another one later created at the same path. */
   ino: number;
+  /** Last modification, in ms since the epoch. */
+  mtimeMs: number;
 }
 
 /** Read a whole file as UTF-8 text. */
@@ -72,7 +75,10 @@ export async function mkdir(path: string, options: MkdirOptions = {}): Promise<v
 
 /** `lstat(2)`: facts about `path` itself, without following a symlink. */
 export async function lstat(path: string): Promise<FileInfo> {
-  const info = await fsp.lstat(path);
+  return toFileInfo(await fsp.lstat(path));
+}
+
+function toFileInfo(info: fs.Stats): FileInfo {
   return {
     uid: info.uid,
     mode: info.mode & 0o7777,
@@ -81,6 +87,7 @@ export async function lstat(path: string): Promise<FileInfo> {
     isSocket: info.isSocket(),
     isFile: info.isFile(),
     ino: Number(info.ino),
+    mtimeMs: Number(info.mtimeMs),
   };
 }
 
@@ -114,16 +121,111 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** What {@linkcode openOwnFile} opened. */
+export interface OwnFile {
+  /** The open file descriptor (close-on-exec: both runtimes open with O_CLOEXEC). */
+  fd: number;
+  /** True when this call created the file. */
+  created: boolean;
+}
+
+/** How {@linkcode openOwnFile} opens: appending, truncating for a rewrite, or read-write as is. */
+export type OwnFileMode = "append" | "truncate" | "keep";
+
 /**
- * Open `path` for appending (created 0600, and chmod'ed to 0600 if it existed)
- * and return a line writer plus a close function. Writes are synchronous so a
- * crash loses no line that was logged before it.
+ * Open (creating with mode 0600) the regular file `path`, owned by `uid`,
+ * without following a symlink in its last component (O_NOFOLLOW), then
+ * check the opened file itself (fstat on the fd, so nothing can be swapped
+ * in between). A file that existed and lets group or others in is tightened
+ * to 0600 through the fd, but only when it has a single link: a hard link
+ * may be a file of ours we never meant to touch. Devices, FIFOs, directories
+ * and other users' files are refused and never chmodded.
+ * @throws {UnsafeFileError} for a symlink, a non-regular file or another owner.
+ */
+export function openOwnFile(path: string, mode: OwnFileMode, uid: number): OwnFile {
+  const c = fs.constants;
+  const access = mode === "append" ? c.O_WRONLY | c.O_APPEND : c.O_RDWR;
+  const base = access | c.O_NOFOLLOW | c.O_NONBLOCK; // O_NONBLOCK: a FIFO must not hang the open
+  let fd: number;
+  let created = false;
+  try {
+    fd = fs.openSync(path, base | c.O_CREAT | c.O_EXCL, 0o600);
+    created = true;
+  } catch (error) {
+    if (errnoCode(error) !== "EEXIST") throw unsafeOpen(path, error);
+    try {
+      fd = fs.openSync(path, base);
+    } catch (again) {
+      throw unsafeOpen(path, again);
+    }
+  }
+  try {
+    const info = fs.fstatSync(fd);
+    if (!info.isFile()) {
+      throw new UnsafeFileError(
+        `${path} is not a regular file (${kindOf(info)}); refusing to use it. ` +
+          `Point the setting at a file of yours, or remove what is there.`,
+      );
+    }
+    if (uid >= 0 && info.uid !== uid) {
+      throw new UnsafeFileError(
+        `${path} is owned by uid ${info.uid}, not by you (uid ${uid}); refusing to write to it. ` +
+          `Remove it, or point the setting elsewhere.`,
+      );
+    }
+    if (!created && (info.mode & 0o077) !== 0 && info.nlink === 1) fs.fchmodSync(fd, 0o600);
+    if (mode === "truncate") fs.ftruncateSync(fd, 0);
+    // The O_NONBLOCK was only for the open; a regular file ignores it anyway.
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  return { fd, created };
+}
+
+function unsafeOpen(path: string, error: unknown): unknown {
+  if (errnoCode(error) === "ELOOP") {
+    return new UnsafeFileError(
+      `${path} is a symbolic link; refusing to follow it (someone else may control where it points). ` +
+        `Remove it, or point the setting at a regular file.`,
+    );
+  }
+  return error;
+}
+
+function kindOf(info: fs.Stats): string {
+  if (info.isCharacterDevice()) return "a character device";
+  if (info.isBlockDevice()) return "a block device";
+  if (info.isFIFO()) return "a FIFO";
+  if (info.isSocket()) return "a socket";
+  if (info.isDirectory()) return "a directory";
+  return "not a file";
+}
+
+/**
+ * Write `data` to the file of ours at `path`, replacing what it held; opened
+ * as {@linkcode openOwnFile} does (no symlink, regular, ours, 0600).
+ */
+export function writeOwnFile(path: string, data: string, uid: number): void {
+  const { fd } = openOwnFile(path, "truncate", uid);
+  try {
+    fs.writeSync(fd, data);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Open `path` for appending, as {@linkcode openOwnFile} does (created 0600,
+ * no symlink, a regular file of ours), and return a line writer plus a close
+ * function. Writes are synchronous so a crash loses no line that was logged
+ * before it.
  */
 export function openAppendLines(
   path: string,
+  uid: number,
 ): { write: (line: string) => void; close: () => void } {
-  const fd = fs.openSync(path, "a", 0o600);
-  fs.fchmodSync(fd, 0o600);
+  const { fd } = openOwnFile(path, "append", uid);
   let open = true;
   return {
     write(line: string) {
@@ -135,6 +237,41 @@ export function openAppendLines(
       fs.closeSync(fd);
     },
   };
+}
+
+/**
+ * Open the directory `path` without following a symlink (O_DIRECTORY |
+ * O_NOFOLLOW) and describe the opened directory itself (fstat on the fd).
+ * `null` when nothing is there; a symlink or non-directory is reported as
+ * such, never followed.
+ */
+export function statDirNoFollow(path: string): FileInfo | null {
+  const c = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(path, c.O_RDONLY | c.O_DIRECTORY | c.O_NOFOLLOW);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT") return null;
+    // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (or ELOOP): say what is there.
+    if (code === "ENOTDIR" || code === "ELOOP") return lstatSync(path);
+    throw error;
+  }
+  try {
+    return toFileInfo(fs.fstatSync(fd));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** `lstat(2)`, synchronously. */
+export function lstatSync(path: string): FileInfo {
+  return toFileInfo(fs.lstatSync(path));
+}
+
+/** `realpath(3)`, synchronously: `path` with every symlink resolved. */
+export function realpathSync(path: string): string {
+  return fs.realpathSync(path);
 }
 
 /**

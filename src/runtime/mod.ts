@@ -13,13 +13,24 @@ export {
   exists,
   type FileInfo,
   lstat,
+  lstatSync,
   mkdir,
   type MkdirOptions,
   openAppendLines,
+  openOwnFile,
+  type OwnFile,
+  type OwnFileMode,
   readTextFile,
+  realpathSync,
   rename,
+  statDirNoFollow,
   unlink,
   watchFile,
   writeFile,
   type WriteFileOptions,
+  writeOwnFile,
 } from "./fs.ts";
+export { connectUnixWithPeer, type PeerConn, type PeerCred } from "./peer_connect.ts";
+export { fileLockAvailable, type FileLock, tryLockFile } from "./file_lock.ts";
+export { userName } from "./user_name.ts";
+export { processStartTime, processUid } from "./signal_pid.ts";

@@ -41,6 +41,24 @@ export function readPeerUid(getsockopt: GetSockOpt, fd: number): number | undefi
   return new DataView(ucred.buffer).getUint32(4, true);
 }
 
+/** The credentials SO_PEERCRED reports: for a connecting client, those of the process that called listen(). */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** Read the full `struct ucred` of the Unix socket `fd`, or `undefined` if the call fails. */
+export function readPeerCred(getsockopt: GetSockOpt, fd: number): PeerCred | undefined {
+  const ucred = new Uint8Array(UCRED_SIZE);
+  const optlen = new Uint8Array(4);
+  new DataView(optlen.buffer).setUint32(0, UCRED_SIZE, true);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, optlen) !== 0) return undefined;
+  if (new DataView(optlen.buffer).getUint32(0, true) < UCRED_SIZE) return undefined;
+  const v = new DataView(ucred.buffer);
+  return { pid: v.getInt32(0, true), uid: v.getUint32(4, true), gid: v.getUint32(8, true) };
+}
+
 let denoGetSockOpt: GetSockOpt | null | undefined;
 
 /**

@@ -37,3 +37,29 @@ export function isProcessAlive(pid: number): boolean {
     return true; // no /proc (not Linux): trust kill(0)
   }
 }
+
+/** The real uid of process `pid` (from /proc/PID/status), or `undefined` when it is gone or unreadable. */
+export function processUid(pid: number): number | undefined {
+  try {
+    const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * When process `pid` started (field 22 of /proc/PID/stat, in clock ticks
+ * since boot), or `undefined` when it is gone. Together with the pid it
+ * names one process: a pid reused later has another start time.
+ */
+export function processStartTime(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start at field 3.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}

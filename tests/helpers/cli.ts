@@ -41,6 +41,12 @@ export class Sandbox {
   readonly runtimeDir: string;
   readonly configPath: string;
   readonly env: Record<string, string>;
+  /**
+   * Run the CLI and control requests as this uid (through setpriv) instead of
+   * ours: the client trusts only a daemon of its own uid, so a test whose
+   * daemon runs as another user must ask as that user.
+   */
+  asUid?: number;
 
   constructor(prefix = "w2p-e2e-") {
     this.dir = mkdtempSync(join(tmpdir(), prefix));
@@ -82,7 +88,7 @@ export class Sandbox {
     args: string[],
     options: { env?: Record<string, string>; timeoutMs?: number } = {},
   ): Promise<ProcessResult> {
-    return runProcess([...wsl2proxyArgv(), ...args], {
+    return runProcess([...this.#asUidPrefix(), ...wsl2proxyArgv(), ...args], {
       env: { ...this.env, ...options.env },
       input: new Uint8Array(0),
       timeoutMs: options.timeoutMs ?? 60_000,
@@ -90,13 +96,30 @@ export class Sandbox {
   }
 
   /** Send a control request to this sandbox's daemon (null if none is running). */
-  control<T = DaemonStatus>(request: ControlRequest, timeoutMs = 30_000): Promise<T | null> {
-    return controlRequest<T>(
+  async control<T = DaemonStatus>(
+    request: ControlRequest,
+    timeoutMs = 30_000,
+  ): Promise<T | null> {
+    if (this.asUid !== undefined) {
+      const path = join(this.runtimeDir, "control.sock");
+      const r = await runProcess(
+        [...this.#asUidPrefix(), "socat", "-t", String(timeoutMs / 1000), "-", `UNIX-CONNECT:${path}`],
+        { input: new TextEncoder().encode(JSON.stringify(request) + "\n"), timeoutMs: timeoutMs + 5000 },
+      );
+      const line = new TextDecoder().decode(r.stdout).split("\n")[0];
+      return line ? JSON.parse(line) as T : null;
+    }
+    return await controlRequest<T>(
       getRuntime(),
       join(this.runtimeDir, "control.sock"),
       request,
       timeoutMs,
     );
+  }
+
+  #asUidPrefix(): string[] {
+    const u = this.asUid;
+    return u === undefined ? [] : ["setpriv", `--reuid=${u}`, `--regid=${u}`, "--clear-groups"];
   }
 
   /** The status once an agent other than `exceptPid` is connected; fails if none comes. */
