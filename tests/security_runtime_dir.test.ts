@@ -189,7 +189,11 @@ describe("security: a fake daemon is never trusted (finding 1)", () => {
     try {
       writeConfig(box, { runtimeDir: box.runtimeDir });
       mkdirSync(box.runtimeDir, { mode: 0o700 });
-      fake = await started(0, [compiled("fake_control"), join(box.runtimeDir, "control.sock"), `{"ok":true}`]);
+      fake = await started(0, [
+        compiled("fake_control"),
+        join(box.runtimeDir, "control.sock"),
+        `{"ok":true}`,
+      ]);
       const r = await box.cli(["status"]);
       noInternalError(r, "status");
       assert.equal(r.code, 1, r.stderr);
@@ -238,8 +242,16 @@ describe("security: the runtime dir's parent (finding 2)", () => {
       }
       swapper.kill();
       await swapper.exited.catch(() => {});
-      assert.deepEqual(readdirSync(target).sort(), ["proxy.log"], "nothing created in the attacker's dir");
-      assert.equal(readFileSync(secret, "utf8"), "the victim's own file\n", "the file behind proxy.log is untouched");
+      assert.deepEqual(
+        readdirSync(target).sort(),
+        ["proxy.log"],
+        "nothing created in the attacker's dir",
+      );
+      assert.equal(
+        readFileSync(secret, "utf8"),
+        "the victim's own file\n",
+        "the file behind proxy.log is untouched",
+      );
       assert.equal(statSync(secret).mode & 0o7777, 0o644, "and not chmodded");
     } finally {
       swapper?.kill();

@@ -193,7 +193,8 @@ async function stopDaemon(
   // Without peer credentials (no FFI) there is no pid we may trust: wait for the socket to go.
   const running = peer && startTime
     ? () => rt.isAlive(peer.pid) && processStartTime(peer.pid) === startTime
-    : async () => (await controlRequest(rt, control, { op: "hello" }, 1000).catch(() => null)) !== null;
+    : async () =>
+      (await controlRequest(rt, control, { op: "hello" }, 1000).catch(() => null)) !== null;
   const deadline = performance.now() + timeoutMs;
   let delay = 5;
   while (await running()) {

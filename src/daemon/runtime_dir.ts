@@ -100,7 +100,9 @@ function throwIfUnsafeDir(dir: string, info: FileInfo, uid: number): void {
   }
   if (uid >= 0 && info.uid !== uid) {
     throw new RuntimeDirError(
-      `the runtime directory ${dir} is owned by ${owner(info.uid)}, not by you (uid ${uid}); refusing to use it, ` +
+      `the runtime directory ${dir} is owned by ${
+        owner(info.uid)
+      }, not by you (uid ${uid}); refusing to use it, ` +
         `since its owner could take over your sockets. Set runtime_dir to a directory you own ` +
         `(e.g. runtime_dir: ~/.wsl2proxy), or have ${dir} removed.`,
     );

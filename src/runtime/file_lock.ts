@@ -84,7 +84,10 @@ function loadDenoFlock(): Flock | null {
   if (Deno.build.os !== "linux") return null;
   for (const name of LIBC_NAMES) {
     try {
-      const lib = Deno.dlopen(name, { flock: { parameters: ["i32", "i32"], result: "i32" } } as const);
+      const lib = Deno.dlopen(
+        name,
+        { flock: { parameters: ["i32", "i32"], result: "i32" } } as const,
+      );
       denoFlock = (fd, op) => lib.symbols.flock(fd, op);
       break;
     } catch {

@@ -31,6 +31,6 @@ export {
   writeOwnFile,
 } from "./fs.ts";
 export { connectUnixWithPeer, type PeerConn, type PeerCred } from "./peer_connect.ts";
-export { fileLockAvailable, type FileLock, tryLockFile } from "./file_lock.ts";
+export { type FileLock, fileLockAvailable, tryLockFile } from "./file_lock.ts";
 export { userName } from "./user_name.ts";
 export { processStartTime, processUid } from "./signal_pid.ts";

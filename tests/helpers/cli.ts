@@ -103,8 +103,18 @@ export class Sandbox {
     if (this.asUid !== undefined) {
       const path = join(this.runtimeDir, "control.sock");
       const r = await runProcess(
-        [...this.#asUidPrefix(), "socat", "-t", String(timeoutMs / 1000), "-", `UNIX-CONNECT:${path}`],
-        { input: new TextEncoder().encode(JSON.stringify(request) + "\n"), timeoutMs: timeoutMs + 5000 },
+        [
+          ...this.#asUidPrefix(),
+          "socat",
+          "-t",
+          String(timeoutMs / 1000),
+          "-",
+          `UNIX-CONNECT:${path}`,
+        ],
+        {
+          input: new TextEncoder().encode(JSON.stringify(request) + "\n"),
+          timeoutMs: timeoutMs + 5000,
+        },
       );
       const line = new TextDecoder().decode(r.stdout).split("\n")[0];
       return line ? JSON.parse(line) as T : null;
