@@ -56,6 +56,14 @@ export interface AgentStatus {
 
 const STDERR_TAIL_LINES = 8;
 
+/**
+ * On `stop`, how long the agent has to exit after its stdin closes, and then
+ * after SIGTERM, before SIGKILL: stop takes at most about their sum, whatever
+ * state the agent is in (issue 12: 10 s for one that never finished its handshake).
+ */
+const STOP_EOF_GRACE_MS = 300;
+const STOP_TERM_GRACE_MS = 300;
+
 /** Runs and restarts the agent. */
 export class AgentSupervisor {
   readonly #o:
@@ -74,6 +82,8 @@ export class AgentSupervisor {
   #loop: Promise<void> | null = null;
   #stderrTail: string[] = [];
   #connectedAt: number | null = null;
+  /** Aborts the handshake in progress, if any (see stop). */
+  #connecting: AbortController | null = null;
 
   constructor(options: AgentSupervisorOptions) {
     this.#o = {
@@ -148,15 +158,21 @@ export class AgentSupervisor {
     return this.#session && !this.#session.isClosed ? this.#session.stats() : null;
   }
 
-  /** Stop: close the session (GO_AWAY), close the agent's stdin, and make sure it exits. */
+  /**
+   * Stop: end the session (GO_AWAY) or abandon the handshake, either of which
+   * closes the agent's stdin; then SIGTERM, then SIGKILL. Done in well under
+   * a second whatever state the agent is in.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wakeBackoff?.();
     for (const w of [...this.#waiters]) w(null);
+    this.#connecting?.abort(new SessionClosedError("the daemon is stopping"));
     const session = this.#session;
     const child = this.#child;
-    if (session) await session.close("the daemon is stopping");
-    if (child) await this.#reap(child, 2000);
+    const closing = session?.close("the daemon is stopping");
+    if (child) await this.#reap(child, STOP_EOF_GRACE_MS, STOP_TERM_GRACE_MS);
+    await closing;
     await this.#loop;
     this.#loop = null;
     this.#state = "stopped";
@@ -208,11 +224,18 @@ export class AgentSupervisor {
       return;
     }
     this.#child = child;
+    if (this.#stopped) {
+      // stop() ran while the spawn was under way and saw no child to end.
+      await this.#reap(child, STOP_EOF_GRACE_MS, STOP_TERM_GRACE_MS);
+      this.#child = null;
+      return;
+    }
     log.info("agent started", { pid: child.pid, command: this.#o.argv.join(" ") });
     this.#drainStderr(child);
     let exited: ExitStatus | null = null;
     const exit = child.status.then((s) => (exited = s));
     let session: Session;
+    const connecting = this.#connecting = new AbortController();
     try {
       session = await Session.connect(child.stdout!, child.stdin!, {
         role: "client",
@@ -221,14 +244,19 @@ export class AgentSupervisor {
         mismatchHint: "Run `wsl2proxy restart` so the daemon places its matching agent, " +
           "or point agent.path at the wsl2proxy.exe of the same version.",
         ...this.#o.sessionOptions,
+        signal: connecting.signal,
       });
     } catch (e) {
-      await this.#reap(child, 1000);
+      // When stopping, stop() reaps the child on its own shorter schedule.
+      if (!this.#stopped) await this.#reap(child, 1000);
       await exit;
+      this.#child = null;
+      if (this.#stopped) return;
       this.#lastError = this.#describeFailure(e, exited);
       log.error(`agent handshake failed: ${this.#lastError}`);
-      this.#child = null;
       return;
+    } finally {
+      this.#connecting = null;
     }
     this.#session = session;
     this.#state = "running";
@@ -296,20 +324,28 @@ export class AgentSupervisor {
     if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
   }
 
-  /** Close stdin, wait `graceMs`, then SIGKILL. */
-  async #reap(child: ChildProcess, graceMs: number): Promise<void> {
-    child.stdin?.close().catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gone = await Promise.race([
-      child.status.then(() => true),
-      new Promise<false>((r) => (timer = setTimeout(() => r(false), graceMs))),
-    ]);
-    clearTimeout(timer);
-    if (!gone) {
-      child.kill("SIGKILL");
-      await child.status;
-    }
+  /**
+   * Close stdin (unless a session still holds it: then closing the session
+   * closes it) and wait `graceMs`; then SIGTERM and wait `termMs`; then SIGKILL.
+   */
+  async #reap(child: ChildProcess, graceMs: number, termMs = 500): Promise<void> {
+    if (child.stdin && !child.stdin.locked) child.stdin.close().catch(() => {});
+    if (await exitsWithin(child, graceMs)) return;
+    child.kill("SIGTERM");
+    if (await exitsWithin(child, termMs)) return;
+    child.kill("SIGKILL");
+    await child.status;
   }
+}
+
+async function exitsWithin(child: ChildProcess, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const gone = await Promise.race([
+    child.status.then(() => true),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return gone;
 }
 
 function message(e: unknown): string {

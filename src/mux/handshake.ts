@@ -23,6 +23,7 @@ export async function handshake(
   names: PeerNames,
   hint: string,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<HandshakeResult> {
   // Write our preface without waiting for it: a peer that does not read yet must not stall us.
   const written = writer.write(encodePreface(local));
@@ -38,6 +39,14 @@ export async function handshake(
       );
     }, timeoutMs);
   });
+  // An abort (the daemon is stopping) ends the wait at once, with the signal's reason.
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal!.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => {});
   try {
     let buf: Uint8Array = new Uint8Array(0);
     for (;;) {
@@ -46,7 +55,7 @@ export async function handshake(
         checkPreface(local, decoded.preface, names, hint);
         return { peer: decoded.preface, leftover: buf.subarray(decoded.size) };
       }
-      const { value, done } = await Promise.race([reader.read(), timeout]);
+      const { value, done } = await Promise.race([reader.read(), timeout, aborted]);
       if (done) {
         const seen = buf.byteLength ? `; it sent only ${preview(buf.subarray(0, 64))}` : "";
         throw new HandshakeError(
@@ -58,6 +67,7 @@ export async function handshake(
     }
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
 }
 

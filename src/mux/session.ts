@@ -86,14 +86,20 @@ export class Session implements StreamHost {
 
   /**
    * Exchange prefaces over `readable`/`writable` and start the session.
+   * `options.signal` abandons the handshake: the promise rejects with the
+   * signal's reason, and both streams are let go of (the writer is aborted,
+   * which closes a child's stdin), so a peer that never answers cannot hold
+   * up a shutdown.
    * @throws {HandshakeError} on stray bytes, a version mismatch, EOF or timeout.
    */
   static async connect(
     readable: ReadableStream<Uint8Array>,
     writable: WritableStream<Uint8Array>,
-    options: SessionOptions,
+    options: SessionOptions & { signal?: AbortSignal },
   ): Promise<Session> {
-    const o = resolveSessionOptions(options);
+    const { signal, ...sessionOptions } = options;
+    signal?.throwIfAborted();
+    const o = resolveSessionOptions(sessionOptions);
     o.reuseWriteBuffer ??= writesComplete(writable);
     const reader = readable.getReader();
     const writer = writable.getWriter();
@@ -113,6 +119,7 @@ export class Session implements StreamHost {
         o.names,
         o.mismatchHint,
         o.handshakeTimeoutMs,
+        signal,
       );
       return new Session(o, reader, writer, peer, leftover);
     } catch (e) {
