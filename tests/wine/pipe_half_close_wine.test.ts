@@ -246,8 +246,10 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
         const conn = await getRuntime().connectUnix(sock);
         try {
           const writer = conn.writable.getWriter();
-          // 64 KiB fits in the socket buffers, so the half-close happens whether or not anyone reads.
-          if (lengthPrefix) await writer.write(new Uint8Array([0, 1, 0, 0]));
+          // 64 KiB fits in the socket buffers, so the half-close happens whether or not anyone
+          // reads. The length pipe is promised 1 MiB: it waits for the rest and never ends the
+          // connection itself, so only the agent noticing that the client is gone frees it.
+          if (lengthPrefix) await writer.write(new Uint8Array([0, 0x10, 0, 0]));
           await writer.write(payloadFor(0, 64 * KiB));
           await writer.close();
           await server.waitLine((l) => l.startsWith("connect"), IDLE_MS, "the connection", before);
