@@ -20,26 +20,26 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import process from "node:process";
 import { Builder, publish } from "../../scripts/build.ts";
 import { getRuntime } from "../../src/runtime/mod.ts";
 import { parseShExports, Sandbox, text } from "../helpers/cli.ts";
+import {
+  assertAllExact,
+  ECHO_MODES,
+  HALF_CLOSE_PARALLEL,
+  HALF_CLOSE_SIZES,
+  halfCloseRoundTrips,
+  payloadFor,
+  sizeName,
+} from "../helpers/half_close.ts";
 import { SETUP_TIMEOUT, SKIP_WINE, stopWineServer, wine } from "./_wine_env.ts";
 import { buildWinFixture, WinPipeServer } from "./_win_fixtures.ts";
 
 const KiB = 1024;
-const MiB = 1024 * KiB;
-const SIZES = [1, 100, 4 * KiB, 64 * KiB, 1 * MiB, 16 * MiB];
-const PARALLEL = 16;
-/** A round trip that makes no progress for this long has stalled (it is cut and reported). */
-const STALL_MS = 20_000;
 /** How long a pipe connection may stay open at the server after its client is done. */
 const IDLE_MS = 30_000;
 const CASE_TIMEOUT = 180_000;
-/** Connection i sends SOURCE[i * STRIDE ...], so crossed streams cannot pass as echoes. */
-const STRIDE = 4099;
-const SOURCE = new Uint8Array(randomBytes(16 * MiB + PARALLEL * STRIDE));
 /**
  * The round trips wait for the agent to keep a pipe open after the client's
  * half-close (issue 10, the connection-core change). Until it lands they lose
@@ -99,133 +99,26 @@ function theBridge(): Promise<Bridge> {
   return bridge;
 }
 
-/** What one round trip got back. */
-interface Outcome {
-  sent: number;
-  /** Bytes that came back, all equal to what was sent up to here. */
-  got: number;
-  /** Offset of the first byte back that differs from the one sent, or -1. */
-  firstDiff: number;
-  /** How the read side ended: "eof", "closed by us", "stalled" or the error's code. */
-  end: string;
-}
-
-/**
- * Connect to `sock`, write `payload` (after its u32 BE length when
- * `lengthPrefix`), shut down the write side at once, and read the echo: to
- * EOF, or (`!lengthPrefix`) until `payload.length` bytes are back, then close.
- */
-async function halfCloseRoundTrip(
-  sock: string,
-  payload: Uint8Array,
-  lengthPrefix: boolean,
-): Promise<Outcome> {
-  const conn = await getRuntime().connectUnix(sock);
-  const out: Outcome = { sent: payload.length, got: 0, firstDiff: -1, end: "" };
-  const writing = (async () => {
-    const writer = conn.writable.getWriter();
-    if (lengthPrefix) {
-      const len = new Uint8Array(4);
-      new DataView(len.buffer).setUint32(0, payload.length);
-      await writer.write(len);
-    }
-    await writer.write(payload);
-    await writer.close(); // shutdown(SHUT_WR): the request is complete
-  })().catch((err) => err as Error);
-  const reader = conn.readable.getReader();
-  try {
-    for (;;) {
-      if (!lengthPrefix && out.got === payload.length) {
-        out.end = "closed by us";
-        break;
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<"stalled">((resolve) => {
-        timer = setTimeout(() => resolve("stalled"), STALL_MS);
-      });
-      const r = await Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
-      if (r === "stalled") {
-        out.end = "stalled";
-        break;
-      }
-      if (r.done) {
-        out.end = "eof";
-        break;
-      }
-      const chunk = r.value;
-      for (let i = 0; i < chunk.length && out.firstDiff < 0; i++) {
-        if (out.got + i >= payload.length || chunk[i] !== payload[out.got + i]) {
-          out.firstDiff = out.got + i;
-        }
-      }
-      out.got += chunk.length;
-    }
-  } catch (err) {
-    out.end = (err as { code?: string }).code ?? String(err);
-  } finally {
-    conn.close();
-  }
-  const wrote = await writing;
-  if (wrote instanceof Error && out.end === "eof") out.end = `write failed: ${wrote.message}`;
-  return out;
-}
-
-function payloadFor(i: number, size: number): Uint8Array {
-  return SOURCE.subarray(i * STRIDE, i * STRIDE + size);
-}
-
-function describeOutcomes(outcomes: Outcome[]): string {
-  return outcomes.map((o, i) =>
-    `#${i}: ${o.got} of ${o.sent} bytes back, end ${o.end}` +
-    (o.firstDiff >= 0 ? `, first difference at ${o.firstDiff}` : "")
-  ).join("\n");
-}
-
-function assertAllExact(outcomes: Outcome[], lengthPrefix: boolean, log: string): void {
-  const wantEnd = lengthPrefix ? "eof" : "closed by us";
-  const bad = outcomes.filter((o) => o.got !== o.sent || o.firstDiff >= 0 || o.end !== wantEnd);
-  if (bad.length === 0) return;
-  const tail = log.split("\n").filter((l) => /warn|error/i.test(l)).slice(-10).join("\n");
-  assert.fail(
-    `${bad.length} of ${outcomes.length} round trips not byte-exact:\n` +
-      `${describeOutcomes(outcomes)}\ndaemon warnings/errors (last 10):\n${tail}`,
-  );
-}
-
-function sizeName(n: number): string {
-  return n >= MiB ? `${n / MiB} MiB` : n >= KiB ? `${n / KiB} KiB` : `${n} B`;
-}
-
-const MODES = [
-  { mode: "length", lengthPrefix: true, what: "the server ends the reply" },
-  { mode: "echo", lengthPrefix: false, what: "the client reads N bytes and closes" },
-] as const;
-
 describe("half-close through the Windows agent to a named pipe, under Wine", () => {
   after(async () => {
     await stopBridge?.();
     await stopWineServer();
   });
 
-  for (const { mode, lengthPrefix, what } of MODES) {
-    for (const parallel of [1, PARALLEL]) {
-      for (const size of SIZES) {
+  for (const { mode, lengthPrefix, what } of ECHO_MODES) {
+    for (const parallel of [1, HALF_CLOSE_PARALLEL]) {
+      for (const size of HALF_CLOSE_SIZES) {
         const how = parallel === 1 ? "sequential" : `${parallel} in parallel`;
+        const name = `${mode} pipe (${what}), ${sizeName(size)}, ${how}`;
         test(
-          `wine half-close - ${mode} pipe (${what}), ${
-            sizeName(size)
-          }, ${how}: byte-exact, no pipe left open`,
+          `wine half-close - ${name}: byte-exact, no pipe left open`,
           { skip: SKIP_WINE || PENDING_FIX, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
           async () => {
             const b = await theBridge();
             const server = mode === "length" ? b.length : b.echo;
             const sock = mode === "length" ? b.socks.LENGTH_PIPE : b.socks.ECHO_PIPE;
-            const outcomes = await Promise.all(
-              Array.from(
-                { length: parallel },
-                (_, i) => halfCloseRoundTrip(sock, payloadFor(i, size), lengthPrefix),
-              ),
-            );
+            const connect = () => getRuntime().connectUnix(sock);
+            const outcomes = await halfCloseRoundTrips(connect, size, parallel, lengthPrefix);
             assertAllExact(outcomes, lengthPrefix, b.box.log());
             await server.waitIdle(IDLE_MS);
           },
@@ -234,7 +127,7 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
     }
   }
 
-  for (const { mode, lengthPrefix } of MODES) {
+  for (const { mode, lengthPrefix } of ECHO_MODES) {
     test(
       `wine half-close - a client that writes 64 KiB to the ${mode} pipe, half-closes and vanishes leaves no pipe open`,
       { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
