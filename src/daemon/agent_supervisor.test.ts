@@ -72,4 +72,25 @@ describe("AgentSupervisor", () => {
       lines.join("\n"),
     );
   });
+
+  test("AgentSupervisor - waitRunning answers false at its deadline when the running agent is the one excepted (finding 10)", async () => {
+    const argv = JSON.parse(agentCommandYaml()) as string[];
+    const { sup, logged } = supervise(argv);
+    sup.start();
+    try {
+      await logged("agent connected");
+      const pid = sup.status().pid!;
+      assert.equal(await sup.waitRunning(undefined, 5000), true);
+      // Before the fix this waited for the session's end, i.e. for ever.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const outcome = await Promise.race([
+        sup.waitRunning(pid, 300),
+        new Promise<string>((r) => (timer = setTimeout(() => r("no answer after 20 s"), 20_000))),
+      ]);
+      clearTimeout(timer);
+      assert.equal(outcome, false);
+    } finally {
+      await sup.stop();
+    }
+  });
 });

@@ -128,7 +128,13 @@ export class AgentSupervisor {
       const s = await this.session(left);
       if (!s) return false;
       if (this.#child && this.#child.pid !== exceptPid) return true;
-      await s.closed; // the old agent's session: wait for its end, then for the next one
+      // The old agent's session: wait for its end (but never past the deadline), then for the next one.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        s.closed,
+        new Promise((r) => (timer = setTimeout(r, deadline - performance.now()))),
+      ]);
+      clearTimeout(timer);
     }
   }
 
