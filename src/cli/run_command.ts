@@ -27,8 +27,9 @@ export async function run(
   const agent = await resolveAgentArgv(ctx, config, agentPath);
   const { ensureRuntimeDir } = await import("../daemon/runtime_dir.ts");
   await ensureRuntimeDir(config.runtimeDir, rt.uid());
-  const file = openAppendLines(config.logPath, rt.uid());
-  const sinks: LogSink[] = [file.write];
+  let file = openAppendLines(config.logPath, rt.uid());
+  // One sink that follows `file`, so a reload can switch files under every logger.
+  const sinks: LogSink[] = [(line) => file.write(line)];
   if (!background) sinks.push((line) => ctx.io.err(line + "\n"));
   const log = new Logger({ level: config.logLevel, sinks, component: "daemon" });
   const notice = ctx.runtimeDirNotice(config.runtimeDir);
@@ -42,6 +43,12 @@ export async function run(
       version: VERSION,
       agent: { argv: agent.argv, cwd: agent.cwd },
       reloadConfig: () => ctx.loadConfig(),
+      reopenLog: (path) => {
+        const next = openAppendLines(path, rt.uid());
+        const old = file;
+        file = next;
+        old.close();
+      },
     });
   } catch (e) {
     log.error(`could not start: ${(e as Error).message}`);

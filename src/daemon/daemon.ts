@@ -30,6 +30,12 @@ export interface DaemonOptions {
   agent: { argv: readonly string[]; cwd?: string };
   /** Loads the config again for `reload` (SIGHUP, file change, control request). */
   reloadConfig?: () => Promise<Config>;
+  /**
+   * Points the log's file sink at `path` (a reload changed `log_path`); throws
+   * if it cannot be opened, and the old file stays in use. Without it a new
+   * `log_path` waits for a restart.
+   */
+  reopenLog?: (path: string) => void;
   /** Passed to the supervisor's sessions (windows, keepalive). */
   sessionOptions?: Partial<SessionOptions>;
   /** Restart backoff for the agent, in ms. */
@@ -180,14 +186,21 @@ export class Daemon {
     const wanted = new Map(next.sockets.map((s) => [socketKey(s), s]));
     let added = 0;
     let removed = 0;
+    const stopping: Promise<void>[] = [];
     for (const [key, f] of this.#forwarders) {
       if (wanted.has(key)) continue;
       this.#forwarders.delete(key);
       this.#retiring.add(f);
       removed++;
       log.info("socket removed; open connections may finish", { env: f.socket.envName });
-      f.stopAccepting().then(() => f.drained()).finally(() => this.#retiring.delete(f));
+      const stopped = f.stopAccepting();
+      stopping.push(stopped);
+      stopped.then(() => f.drained()).finally(() => this.#retiring.delete(f));
     }
+    // A replacement may bind the same path (only windows_addr changed): the old
+    // listener must have closed and removed its file first, or its cleanup
+    // could unlink the new socket.
+    await Promise.allSettled(stopping);
     for (const [key, s] of wanted) {
       if (this.#forwarders.has(key)) continue;
       const f = this.#forwarder(s);
@@ -203,9 +216,38 @@ export class Daemon {
       }
     }
     log.setLevel(next.logLevel);
-    this.#config = { ...next, runtimeDir: this.#config.runtimeDir, agent: this.#config.agent };
+    const logPath = this.#reopenLog(next.logPath);
+    this.#config = {
+      ...next,
+      runtimeDir: this.#config.runtimeDir,
+      agent: this.#config.agent,
+      logPath,
+    };
     log.info("config reloaded", { added, removed, sockets: this.#forwarders.size });
     return { ok: true, added, removed };
+  }
+
+  /** Switch the log to `path` if it changed; the path now written (the old one if the new one failed). */
+  #reopenLog(path: string): string {
+    const log = this.#o.log;
+    const current = this.#config.logPath;
+    if (path === current) return current;
+    if (!this.#o.reopenLog) {
+      log.warn("log_path changed; it takes effect after `wsl2proxy restart`");
+      return current;
+    }
+    log.info("log_path changed; continuing in the new log", { path });
+    try {
+      this.#o.reopenLog(path);
+    } catch (e) {
+      log.error("could not open the new log_path; keeping this one", {
+        path,
+        error: (e as Error).message,
+      });
+      return current;
+    }
+    log.info("log reopened", { previous: current });
+    return path;
   }
 
   /** Stop everything and remove what we created in the runtime dir. Idempotent. */

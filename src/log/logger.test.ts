@@ -29,6 +29,24 @@ describe("Logger", () => {
     assert.match(lines[1], /DEBUG now yes$/);
   });
 
+  test("Logger - setLevel on the root reaches children made before it (finding 10)", () => {
+    const lines: string[] = [];
+    const root = new Logger({ level: "info", sinks: [(l) => lines.push(l)], component: "daemon" });
+    const socket = root.child("socket");
+    const grandchild = socket.child("conn");
+    socket.debug("dropped");
+    root.setLevel("debug");
+    assert.equal(socket.enabled("debug"), true);
+    socket.debug("connection opened");
+    grandchild.debug("deeper");
+    root.setLevel("error");
+    socket.warn("dropped too");
+    assert.deepEqual(lines.map((l) => l.slice(25)), [
+      "DEBUG socket: connection opened",
+      "DEBUG conn: deeper",
+    ]);
+  });
+
   test("Logger - keeps one record on one line even when a message has newlines", () => {
     const lines: string[] = [];
     const log = new Logger({ sinks: [(l) => lines.push(l)] });

@@ -28,34 +28,38 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-/** Formats `2026-11-21T04:39:06.123Z INFO  daemon: message key=value`. */
+/**
+ * Formats `2026-11-21T04:39:06.123Z INFO  daemon: message key=value`. A
+ * logger and all its children share one level, so a reload's `log_level`
+ * reaches every component's logger.
+ */
 export class Logger {
-  #level: number;
+  #shared: { level: number };
   readonly #sinks: LogSink[];
   readonly #component: string;
   readonly #now: () => Date;
 
   constructor(options: LoggerOptions = {}) {
-    this.#level = RANK[options.level ?? "info"];
+    this.#shared = { level: RANK[options.level ?? "info"] };
     this.#sinks = options.sinks ?? [];
     this.#component = options.component ?? "";
     this.#now = options.now ?? (() => new Date());
   }
 
-  /** Change the level (on config reload). */
+  /** Change the level of this logger, its parent and all their children (on config reload). */
   setLevel(level: LogLevel): void {
-    this.#level = RANK[level];
+    this.#shared.level = RANK[level];
   }
 
   /** Whether lines at `level` are written. */
   enabled(level: LogLevel): boolean {
-    return RANK[level] >= this.#level;
+    return RANK[level] >= this.#shared.level;
   }
 
-  /** A logger with the same sinks and level and another component name. */
+  /** A logger with the same sinks and (shared) level and another component name. */
   child(component: string): Logger {
     const c = new Logger({ sinks: this.#sinks, component, now: this.#now });
-    c.#level = this.#level;
+    c.#shared = this.#shared;
     return c;
   }
 
@@ -73,7 +77,7 @@ export class Logger {
   }
 
   #log(level: LogLevel, message: string, fields?: LogFields): void {
-    if (RANK[level] < this.#level) return;
+    if (RANK[level] < this.#shared.level) return;
     let line = `${this.#now().toISOString()} ${level.toUpperCase().padEnd(5)} ${
       this.#component ? this.#component + ": " : ""
     }${message}`;

@@ -45,6 +45,8 @@ export async function clearStaleSocket(
   try {
     alive = await isAlive(path);
   } catch (error) {
+    // Removed between the lstat and the probe (e.g. a reload's old listener closing): free.
+    if (errnoCode(error) === "ENOENT") return;
     throw new AddressInUseError(`${path} exists and could not be probed`, { cause: error });
   }
   if (alive) throw new AddressInUseError(`another process is listening on ${path}`);
