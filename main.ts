@@ -7,12 +7,13 @@
 import { writeSync } from "node:fs";
 import process from "node:process";
 import { Exit, runCli } from "./src/cli/mod.ts";
-import { ConfigError, UsageError, Wsl2ProxyError } from "./src/errors.ts";
+import { ConfigError, HandshakeError, UsageError, Wsl2ProxyError } from "./src/errors.ts";
 import { getRuntime } from "./src/runtime/mod.ts";
 
 /** Map a thrown error to an exit status (see the README's table). */
 function exitStatus(e: unknown): number {
   if (e instanceof UsageError || e instanceof ConfigError) return Exit.USAGE;
+  if (e instanceof HandshakeError) return Exit.HANDSHAKE_FAILED;
   return Exit.FAILURE;
 }
 

@@ -10,7 +10,7 @@
  * @module
  */
 import { parseWindowsAddr } from "../config/addr.ts";
-import { DialError, HandshakeError, ProtocolError } from "../errors.ts";
+import { DialError, HandshakeError, ProtocolError, SessionClosedError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import {
   type IncomingStream,
@@ -38,14 +38,18 @@ export interface RunAgentOptions {
   dialOptions?: Pick<DialOptions, "pipeBusyTimeoutMs" | "connectTimeoutMs">;
 }
 
-/** Exit codes of {@linkcode runAgent}. */
+/**
+ * Outcomes of {@linkcode runAgent}, numbered as the exit statuses `main.ts`
+ * gives the `agent` command for them (see the README's table): the error
+ * in {@linkcode AgentExit.error} is what it maps.
+ */
 export const AgentExitCode = {
   /** The daemon closed our stdin or said goodbye: a normal end. */
   OK: 0,
   /** The session broke: a protocol violation, or the link failed. */
   SESSION_ERROR: 1,
-  /** The preface exchange failed (stray bytes, version mismatch, timeout). */
-  HANDSHAKE_FAILED: 2,
+  /** The preface exchange failed (stray bytes, version mismatch, timeout). Not 2, which is bad usage. */
+  HANDSHAKE_FAILED: 4,
 } as const;
 
 /** How the agent ended. */
@@ -54,6 +58,8 @@ export interface AgentExit {
   code: number;
   /** Why, in words (for the log). */
   reason: string;
+  /** Why it failed: a HandshakeError, or the session's error; null for a normal end. */
+  error: Error | null;
 }
 
 /**
@@ -98,7 +104,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentExit> {
     const code = error instanceof HandshakeError
       ? AgentExitCode.HANDSHAKE_FAILED
       : AgentExitCode.SESSION_ERROR;
-    return { code, reason };
+    return { code, reason, error: error instanceof Error ? error : new Error(reason) };
   }
   log.info("session established", { peer_version: session.peer.version, version });
 
@@ -109,6 +115,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentExit> {
   const exit = {
     code: normal ? AgentExitCode.OK : AgentExitCode.SESSION_ERROR,
     reason: info.reason,
+    error: normal ? null : info.error ?? new SessionClosedError(info.reason),
   };
   if (normal) log.info("session ended", { reason: info.reason });
   else log.error("session failed", { reason: info.reason });

@@ -20,7 +20,15 @@ import { spawnDaemon } from "./spawn_daemon.ts";
 import { formatStatus } from "./status_text.ts";
 
 /** Exit statuses, as documented in the README and `--help`. */
-export const Exit = { OK: 0, FAILURE: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
+export const Exit = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  /** `status`: no daemon runs. */
+  NOT_RUNNING: 3,
+  /** `agent`: the preface exchange failed (stray bytes, version mismatch, timeout). */
+  HANDSHAKE_FAILED: 4,
+} as const;
 
 interface Hello {
   ok: boolean;

@@ -26,7 +26,8 @@ Commands:
 
 Put this in ~/.bashrc:   eval "$(wsl2proxy start)"
 
-Exit status: 0 ok, 1 failure, 2 bad usage or bad config, 3 not running (status).
+Exit status: 0 ok, 1 failure, 2 bad usage or bad config, 3 not running (status),
+4 handshake failed (agent).
 Run 'wsl2proxy <command> --help' for a command's options.`,
   start: `Usage: wsl2proxy start [--format sh|fish|csh|json] [--agent PATH] [--config PATH]
 
@@ -94,7 +95,8 @@ The Windows side. Reads the multiplexer from stdin and writes it to stdout,
 dialling each stream's target (pipe://, unix://, tcp://). Logs go to stderr.
 Exits when stdin closes. The daemon starts this; you do not run it by hand.
 
-Exit status: 0 the daemon closed the session, 1 a handshake or protocol error.`,
+Exit status: 0 the daemon closed the session, 1 a protocol or session error,
+4 the handshake failed (stray bytes, version mismatch, timeout).`,
   version: `Usage: wsl2proxy version
 
 Print the version, the runtime and the platform.`,

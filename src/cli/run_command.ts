@@ -5,6 +5,7 @@
  * @module
  */
 import { Daemon } from "../daemon/daemon.ts";
+import { SessionClosedError, Wsl2ProxyError } from "../errors.ts";
 import { Logger, type LogSink } from "../log/logger.ts";
 import { openAppendLines, watchFile } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
@@ -82,5 +83,9 @@ export async function agent(ctx: CliContext): Promise<number> {
     component: "agent",
   });
   const result = await runAgent({ runtime: ctx.runtime, log, version: VERSION });
-  return result.code;
+  if (!result.error) return Exit.OK;
+  // main.ts gives the exit status: 4 for a HandshakeError, 1 for a broken session.
+  throw result.error instanceof Wsl2ProxyError
+    ? result.error
+    : new SessionClosedError(result.reason, { cause: result.error });
 }
