@@ -4,6 +4,11 @@
  * the lock when its holder exits or dies, so a lock can never be left
  * behind: a stale file, empty or naming any pid, blocks nobody. Linux only.
  *
+ * The holder removes the file when it lets go, so nothing stays behind in
+ * the runtime dir. Whoever locks must therefore check that the path still
+ * names the inode it locked: another process may have opened the file just
+ * before it was removed, and its lock on that orphan would exclude no one.
+ *
  * @module
  */
 
@@ -21,7 +26,7 @@ type Flock = (fd: number, operation: number) => number;
 
 /** A held lock. */
 export interface FileLock {
-  /** Drop the lock and close the file (idempotent). The file stays, for the next holder. */
+  /** Remove the file, drop the lock and close it (idempotent). */
   release(): void;
 }
 
@@ -48,7 +53,7 @@ export async function tryLockFile(
   const flock = await loadFlock(runtime);
   if (!flock) throw new Error("flock(2) is not available in this runtime");
   const { fd } = openOwnFile(path, "keep", uid);
-  if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+  if (flock(fd, LOCK_EX | LOCK_NB) !== 0 || !stillAt(path, fd)) {
     fs.closeSync(fd);
     return null;
   }
@@ -62,10 +67,25 @@ export async function tryLockFile(
     release() {
       if (!held) return;
       held = false;
+      // Remove while still locked, so no one can lock this inode and believe it current.
+      try {
+        fs.unlinkSync(path);
+      } catch { /* already gone: nothing to clean */ }
       flock(fd, LOCK_UN);
       fs.closeSync(fd);
     },
   };
+}
+
+/** Whether `path` still names the file open as `fd` (it was not removed or replaced meanwhile). */
+function stillAt(path: string, fd: number): boolean {
+  try {
+    const a = fs.fstatSync(fd);
+    const b = fs.lstatSync(path);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
 }
 
 function loadFlock(runtime: Runtime): Promise<Flock | null> {

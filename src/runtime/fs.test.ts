@@ -1,6 +1,16 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  linkSync,
+  readFileSync,
+  statSync,
+  writeFileSync as fsWriteFileSync,
+} from "node:fs";
+import { UnsafeFileError } from "../errors.ts";
 import { symlink, writeFile as fsWriteFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -9,6 +19,7 @@ import {
   exists,
   lstat,
   mkdir,
+  openOwnFile,
   readTextFile,
   rename,
   unlink,
@@ -159,4 +170,104 @@ describe(`${rt.name} fs helpers`, () => {
       await dir.dispose();
     }
   });
+});
+
+describe(`${rt.name} openOwnFile`, () => {
+  const uid = process.getuid?.() ?? -1;
+  const root = uid === 0;
+
+  test("openOwnFile - creates 0600, and tightens an existing file of ours with one link", async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir.path, "log");
+      const a = openOwnFile(path, "append", uid);
+      closeSync(a.fd);
+      assert.equal(a.created, true);
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      chmodSync(path, 0o644);
+      const b = openOwnFile(path, "append", uid);
+      closeSync(b.fd);
+      assert.equal(b.created, false);
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("openOwnFile - a hard-linked file is written but never chmodded (it may be another file of ours)", async () => {
+    const dir = await tempDir();
+    try {
+      const other = join(dir.path, "other");
+      fsWriteFileSync(other, "x", { mode: 0o644 });
+      chmodSync(other, 0o644);
+      linkSync(other, join(dir.path, "log"));
+      const f = openOwnFile(join(dir.path, "log"), "append", uid);
+      closeSync(f.fd);
+      assert.equal(statSync(other).mode & 0o777, 0o644);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("openOwnFile - refuses a symlink without touching its target", async () => {
+    const dir = await tempDir();
+    try {
+      const target = join(dir.path, "target");
+      fsWriteFileSync(target, "mine\n", { mode: 0o644 });
+      chmodSync(target, 0o644);
+      await symlink(target, join(dir.path, "log"));
+      assert.throws(
+        () => openOwnFile(join(dir.path, "log"), "append", uid),
+        (e) => e instanceof UnsafeFileError && /is a symbolic link/.test(e.message),
+      );
+      assert.equal(readFileSync(target, "utf8"), "mine\n");
+      assert.equal(statSync(target).mode & 0o777, 0o644);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("openOwnFile - refuses a device, a FIFO and a directory, chmodding none", async () => {
+    const dir = await tempDir();
+    try {
+      const fifo = join(dir.path, "fifo");
+      execFileSync("mkfifo", ["-m", "666", fifo]);
+      for (
+        const [path, kind] of [["/dev/null", "a character device"], [fifo, "a FIFO"], [
+          dir.path,
+          "a directory",
+        ]]
+      ) {
+        const before = statSync(path).mode;
+        assert.throws(
+          () => openOwnFile(path, "append", uid),
+          (e) =>
+            e instanceof UnsafeFileError && e.message.includes(`is not a regular file (${kind})`),
+          path,
+        );
+        assert.equal(statSync(path).mode, before, `${path} keeps its mode`);
+      }
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test(
+    "openOwnFile - refuses a file of another uid",
+    { skip: !root && "needs root to chown" },
+    async () => {
+      const dir = await tempDir();
+      try {
+        const path = join(dir.path, "log");
+        fsWriteFileSync(path, "", { mode: 0o666 });
+        chownSync(path, 65534, 65534);
+        assert.throws(
+          () => openOwnFile(path, "append", uid),
+          (e) => e instanceof UnsafeFileError && /is owned by uid 65534/.test(e.message),
+        );
+      } finally {
+        await dir.dispose();
+      }
+    },
+  );
 });

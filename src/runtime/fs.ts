@@ -145,7 +145,8 @@ export type OwnFileMode = "append" | "truncate" | "keep";
 export function openOwnFile(path: string, mode: OwnFileMode, uid: number): OwnFile {
   const c = fs.constants;
   const access = mode === "append" ? c.O_WRONLY | c.O_APPEND : c.O_RDWR;
-  const base = access | c.O_NOFOLLOW | c.O_NONBLOCK; // O_NONBLOCK: a FIFO must not hang the open
+  // O_NONBLOCK only so that opening a FIFO cannot hang; it means nothing for a regular file.
+  const base = access | c.O_NOFOLLOW | c.O_NONBLOCK;
   let fd: number;
   let created = false;
   try {
@@ -161,12 +162,7 @@ export function openOwnFile(path: string, mode: OwnFileMode, uid: number): OwnFi
   }
   try {
     const info = fs.fstatSync(fd);
-    if (!info.isFile()) {
-      throw new UnsafeFileError(
-        `${path} is not a regular file (${kindOf(info)}); refusing to use it. ` +
-          `Point the setting at a file of yours, or remove what is there.`,
-      );
-    }
+    if (!info.isFile()) throw notRegular(path, info);
     if (uid >= 0 && info.uid !== uid) {
       throw new UnsafeFileError(
         `${path} is owned by uid ${info.uid}, not by you (uid ${uid}); refusing to write to it. ` +
@@ -175,7 +171,6 @@ export function openOwnFile(path: string, mode: OwnFileMode, uid: number): OwnFi
     }
     if (!created && (info.mode & 0o077) !== 0 && info.nlink === 1) fs.fchmodSync(fd, 0o600);
     if (mode === "truncate") fs.ftruncateSync(fd, 0);
-    // The O_NONBLOCK was only for the open; a regular file ignores it anyway.
   } catch (error) {
     fs.closeSync(fd);
     throw error;
@@ -184,13 +179,27 @@ export function openOwnFile(path: string, mode: OwnFileMode, uid: number): OwnFi
 }
 
 function unsafeOpen(path: string, error: unknown): unknown {
-  if (errnoCode(error) === "ELOOP") {
+  const code = errnoCode(error);
+  if (code === "ELOOP") {
     return new UnsafeFileError(
       `${path} is a symbolic link; refusing to follow it (someone else may control where it points). ` +
         `Remove it, or point the setting at a regular file.`,
     );
   }
+  // A directory cannot be opened for writing; a FIFO without a reader fails a non-blocking open.
+  if (code === "EISDIR" || code === "ENXIO") {
+    try {
+      return notRegular(path, fs.lstatSync(path));
+    } catch { /* gone meanwhile: report the open's own error */ }
+  }
   return error;
+}
+
+function notRegular(path: string, info: fs.Stats): UnsafeFileError {
+  return new UnsafeFileError(
+    `${path} is not a regular file (${kindOf(info)}); refusing to use it. ` +
+      `Point the setting at a file of yours, or remove what is there.`,
+  );
 }
 
 function kindOf(info: fs.Stats): string {
