@@ -16,13 +16,23 @@ export interface SessionOptions {
   /** Capability bits announced in the preface. @default 0 */
   capabilities?: number;
   /**
-   * Initial receive window per stream, in bytes: how much the peer may send on
-   * one stream before the application reads. @default 262144 (256 KiB)
+   * Largest receive window per stream, in bytes: the most the peer may send on
+   * one stream before the application reads. A stream starts with
+   * `initialStreamWindow` and grows to this while its application keeps up
+   * and the session budget allows (docs/PROTOCOL.md, "Flow control").
+   * @default 262144 (256 KiB)
    */
   streamWindow?: number;
   /**
+   * Receive window every stream starts with, announced in the preface; never
+   * more than `streamWindow`. Small, so that streams whose application never
+   * reads hold little of the session budget. @default 16384 (16 KiB)
+   */
+  initialStreamWindow?: number;
+  /**
    * Session-wide receive budget: the most unread bytes buffered across all
-   * streams. Data beyond it is a protocol error. @default 67108864 (64 MiB)
+   * streams. Data beyond it is a protocol error. Streams grow their windows
+   * only out of what is left of it. @default 67108864 (64 MiB)
    */
   sessionWindow?: number;
   /** Largest DATA payload we send and accept. Chosen by measurement (docs/BENCHMARKS.md). @default 65536 */
@@ -83,6 +93,7 @@ export function defaultSessionOptions(): Omit<
   return {
     capabilities: 0,
     streamWindow: 256 * 1024,
+    initialStreamWindow: 16 * 1024,
     sessionWindow: 64 * 1024 * 1024,
     maxFramePayload: 64 * 1024,
     maxWriteBatch: 256 * 1024,
@@ -104,6 +115,11 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
   if (!(o.streamWindow >= 1024 && o.streamWindow <= 0x7fff_ffff)) {
     throw new RangeError("streamWindow must be 1 KiB .. 2 GiB");
   }
+  if (!(o.initialStreamWindow >= 1024)) {
+    throw new RangeError("initialStreamWindow must be at least 1 KiB");
+  }
+  // A small streamWindow caps the default initial window rather than failing.
+  o.initialStreamWindow = Math.min(o.initialStreamWindow, o.streamWindow);
   if (!(o.sessionWindow >= o.streamWindow && o.sessionWindow <= 0xffff_ffff)) {
     throw new RangeError("sessionWindow must be at least streamWindow and below 4 GiB");
   }

@@ -30,6 +30,8 @@ export interface OutboundOptions {
   maxFramePayload: number;
   /** Our session window: credit goes back once half of it is owed. */
   sessionWindow: number;
+  /** Our initial stream window: session credit also goes back once half of it is owed. */
+  initialStreamWindow: number;
   /** Build batches in one reused buffer (the writer is done with a chunk when its write resolves). */
   reuseWriteBuffer?: boolean;
 }
@@ -45,6 +47,7 @@ export class Outbound {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #o: OutboundOptions;
   readonly #flow: SessionFlow;
+  readonly #windowUpdate: (s: MuxStream) => number;
   #control: Uint8Array[] = [];
   #queuedPongs = 0;
   #ready: MuxStream[] = [];
@@ -60,10 +63,12 @@ export class Outbound {
     writer: WritableStreamDefaultWriter<Uint8Array>,
     options: OutboundOptions,
     flow: SessionFlow,
+    windowUpdate: (s: MuxStream) => number,
   ) {
     this.#writer = writer;
     this.#o = options;
     this.#flow = flow;
+    this.#windowUpdate = windowUpdate;
   }
 
   /** Queue an encoded control frame. */
@@ -104,6 +109,22 @@ export class Outbound {
   /** Session credit came back or is owed: streams may be able to send. */
   wake(): void {
     this.#wake();
+  }
+
+  /** Consumed bytes were added to the session credit owed; wake if it is due. */
+  sessionCreditOwed(): void {
+    if (this.#sessionCreditDue(false)) this.#wake();
+  }
+
+  /**
+   * Session credit goes back with every batch that returns stream credit
+   * (so it never lags behind the streams' and cannot be what blocks a
+   * sender), and on its own once half the initial stream window is owed
+   * (credit of data discarded by resets).
+   */
+  #sessionCreditDue(withStreamCredit: boolean): boolean {
+    const owed = this.#flow.recvOwed;
+    return owed > 0 && (withStreamCredit || owed >= this.#o.initialStreamWindow / 2);
   }
 
   /** Sizes of the queues, for leak tests. */
@@ -182,17 +203,15 @@ export class Outbound {
     this.#control = [];
     this.#queuedPongs = 0;
     const flow = this.#flow;
-    if (flow.recvOwed >= this.#o.sessionWindow / 2) {
+    if (this.#sessionCreditDue(this.#creditDue.size > 0)) {
       control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, flow.recvOwed));
       size += HEADER_SIZE;
       flow.recvAvail += flow.recvOwed;
       flow.recvOwed = 0;
     }
     for (const s of this.#creditDue) {
-      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, s._creditOwed));
+      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, this.#windowUpdate(s)));
       size += HEADER_SIZE;
-      s._recvAvail += s._creditOwed;
-      s._creditOwed = 0;
     }
     this.#creditDue.clear();
     const max = this.#o.maxWriteBatch;

@@ -67,6 +67,8 @@ export class Session implements StreamHost {
   #resolveClosed!: (info: SessionCloseInfo) => void;
   #closeInfo: SessionCloseInfo | null = null;
 
+  /** Σ of the live streams' receive windows: what they may hold at most (see #windowUpdate). */
+  #committed = 0;
   #nextId: number;
   #lastPeerId = 0;
   #keepalive: ReturnType<typeof setInterval> | undefined;
@@ -107,7 +109,7 @@ export class Session implements StreamHost {
       protocol: PROTOCOL_VERSION,
       role: o.role,
       capabilities: o.capabilities,
-      streamWindow: o.streamWindow,
+      streamWindow: o.initialStreamWindow,
       sessionWindow: o.sessionWindow,
       version: o.version,
     };
@@ -142,7 +144,7 @@ export class Session implements StreamHost {
     this.peer = peer;
     this.#nextId = o.role === "client" ? 1 : 2;
     this.#flow = { sendWindow: peer.sessionWindow, recvAvail: o.sessionWindow, recvOwed: 0 };
-    this.#out = new Outbound(writer, o, this.#flow);
+    this.#out = new Outbound(writer, o, this.#flow, (s) => this.#windowUpdate(s));
     this.#decoder = new FrameDecoder({ maxPayload: o.maxFramePayload });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#decoder.push(leftover);
@@ -412,7 +414,8 @@ export class Session implements StreamHost {
 
   #newStream(id: number, target: string): MuxStream {
     const stream = new MuxStream(this, id, target, this.peer.streamWindow);
-    stream._recvAvail = this.#o.streamWindow;
+    stream._recvAvail = stream._window = this.#o.initialStreamWindow;
+    this.#committed += stream._window;
     this.#streams.set(id, stream);
     this.#stats.totalStreams++;
     return stream;
@@ -448,12 +451,12 @@ export class Session implements StreamHost {
     this.#returnSessionCredit(n);
     if (stream._remoteDone || !this.#streams.has(stream.id)) return;
     stream._creditOwed += n;
-    if (stream._creditOwed >= this.#o.streamWindow / 2) this.#out.creditDue(stream);
+    if (stream._creditOwed >= stream._window / 2) this.#out.creditDue(stream);
   }
 
   /** @internal */
   _finished(stream: MuxStream): void {
-    this.#streams.delete(stream.id);
+    if (this.#streams.delete(stream.id)) this.#committed -= stream._window;
     this.#out.forget(stream);
     const pending = this.#opening.get(stream.id);
     if (pending) {
@@ -464,7 +467,28 @@ export class Session implements StreamHost {
 
   #returnSessionCredit(n: number): void {
     this.#flow.recvOwed += n;
-    if (this.#flow.recvOwed >= this.#o.sessionWindow / 2) this.#out.wake();
+    this.#out.sessionCreditOwed();
+  }
+
+  /**
+   * The WINDOW_UPDATE increment for a stream owing credit: what its
+   * application consumed, plus growth. A stream grows (doubling, up to
+   * `streamWindow`) only while its application keeps up (nothing queued
+   * unread) and only out of the budget no stream has committed yet, so streams
+   * that never read keep their small initial window and cannot take the
+   * budget from streams that do (docs/PROTOCOL.md, "Flow control").
+   */
+  #windowUpdate(s: MuxStream): number {
+    const owed = s._creditOwed;
+    s._creditOwed = 0;
+    const free = this.#o.sessionWindow - this.#committed;
+    const grow = s.buffered === 0
+      ? Math.max(0, Math.min(s._window, this.#o.streamWindow - s._window, free))
+      : 0;
+    s._window += grow;
+    this.#committed += grow;
+    s._recvAvail += owed + grow;
+    return owed + grow;
   }
 
   async #writeLoop(): Promise<void> {

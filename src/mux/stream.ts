@@ -61,6 +61,8 @@ export class MuxStream {
 
   /** Receive credit the peer still has on this stream. @internal */
   _recvAvail = 0;
+  /** This stream's receive window: credit the peer has plus bytes not yet credited back. @internal */
+  _window = 0;
   /** Bytes consumed since we last returned credit. @internal */
   _creditOwed = 0;
   /** Whether the stream sits in the writer pump's ready queue. @internal */

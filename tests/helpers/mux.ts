@@ -165,3 +165,9 @@ export function connectToAgent(
     "handshake with the agent",
   );
 }
+
+/** The `p` quantile (0..1) of a non-empty list, nearest rank. */
+export function percentile(values: number[], p: number): number {
+  const v = [...values].sort((a, b) => a - b);
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil(p * v.length) - 1))];
+}

@@ -1,0 +1,97 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { MuxStream } from "./mod.ts";
+import { PIPE_KINDS } from "../../tests/helpers/pipes.ts";
+import { percentile, sessionPair, within } from "../../tests/helpers/mux.ts";
+
+const STALLED = 1000;
+const BULK = 64 << 20;
+const TRIPS = 200;
+const BUDGET = 64 << 20;
+
+/** Write 64 KiB chunks until the stream is reset. */
+async function flood(s: MuxStream): Promise<void> {
+  const chunk = new Uint8Array(64 * 1024).fill(7);
+  const w = s.writable.getWriter();
+  try {
+    for (;;) await w.write(chunk);
+  } catch { /* reset when the test ends */ }
+}
+
+async function sendBulk(s: MuxStream): Promise<void> {
+  const chunk = new Uint8Array(64 * 1024).fill(9);
+  const w = s.writable.getWriter();
+  for (let n = 0; n < BULK; n += chunk.byteLength) await w.write(chunk);
+  await w.close();
+}
+
+for (const kind of PIPE_KINDS) {
+  describe(`mux stalled readers over ${kind.name}`, () => {
+    test("stalled readers - 1,000 streams that never read leave round trips and a 64 MiB bulk stream moving, within the budget", async () => {
+      let floods = 0;
+      const flooded: Promise<void>[] = [];
+      const pair = await sessionPair(kind, {
+        sessionWindow: BUDGET,
+        onStream: (i) => {
+          const s = i.accept();
+          if (i.target === "flood") {
+            floods++;
+            flooded.push(flood(s));
+          } else if (i.target === "bulk") sendBulk(s).catch(() => {});
+          else s.readable.pipeTo(s.writable).catch(() => {});
+        },
+      }, { sessionWindow: BUDGET });
+      const { client } = pair;
+      const stalled: MuxStream[] = [];
+      try {
+        for (let i = 0; i < STALLED; i += 100) {
+          stalled.push(
+            ...await Promise.all(Array.from({ length: 100 }, () => client.open("flood"))),
+          );
+        }
+        assert.equal(floods, STALLED);
+        // Round trips of pings behind the floods: they have sent what their credit allows.
+        for (let i = 0; i < 5; i++) await client.ping();
+
+        const echo = await client.open("echo");
+        const reader = echo.readable.getReader();
+        const writer = echo.writable.getWriter();
+        const bulk = await client.open("bulk");
+        const bulkRead = (async () => {
+          let n = 0;
+          for await (const c of bulk.readable) n += c.byteLength;
+          return n;
+        })();
+        const times: number[] = [];
+        const msg = new Uint8Array(64).fill(1);
+        for (let i = 0; i < TRIPS; i++) {
+          const t0 = performance.now();
+          await within(
+            10_000,
+            (async () => {
+              await writer.write(msg);
+              for (let got = 0; got < 64;) {
+                const { value, done } = await reader.read();
+                assert.ok(!done, "echo ended early");
+                got += value.byteLength;
+              }
+            })(),
+            `round trip ${i} behind ${STALLED} stalled streams`,
+          );
+          times.push(performance.now() - t0);
+        }
+        assert.equal(await within(120_000, bulkRead, "the 64 MiB bulk stream"), BULK);
+        const p99 = percentile(times, 0.99);
+        assert.ok(p99 <= 50, `p99 round trip ${p99.toFixed(1)} ms (limit 50 ms)`);
+        const held = client.stats().bufferedIn;
+        assert.ok(held <= BUDGET, `${held} bytes held unread, budget ${BUDGET}`);
+        assert.ok(held > 0, "the stalled streams hold their initial windows");
+        await writer.close();
+      } finally {
+        for (const s of stalled) s.reset();
+        await Promise.all(flooded);
+        await pair.dispose();
+      }
+    });
+  });
+}
