@@ -9,12 +9,14 @@ import { join } from "node:path";
 import type { Config } from "../config/types.ts";
 import { DaemonError, RuntimeDirError } from "../errors.ts";
 import type { DaemonStatus } from "../daemon/daemon.ts";
+import type { HelloResponse } from "../daemon/control_protocol.ts";
+import { formatLinuxAddr } from "../config/addr.ts";
 import { ensureRuntimeDir, RuntimeFiles, verifyRuntimeDir } from "../daemon/runtime_dir.ts";
 import { VERSION } from "../version.ts";
 import type { CliContext } from "./context.ts";
 import { controlExchange, controlRequest } from "./control_client.ts";
 import { processStartTime } from "../runtime/mod.ts";
-import { type ExportFormat, formatExports } from "./exports.ts";
+import { type ExportFormat, formatExports, sortByDaemon } from "./exports.ts";
 import { acquireStartLock } from "./start_lock.ts";
 import { spawnDaemon } from "./spawn_daemon.ts";
 import { formatStatus } from "./status_text.ts";
@@ -28,13 +30,11 @@ export const Exit = {
   NOT_RUNNING: 3,
   /** `agent`: the preface exchange failed (stray bytes, version mismatch, timeout). */
   HANDSHAKE_FAILED: 4,
+  /** `start`, `env`: some sockets are not listening; they are named on stderr and not exported. */
+  SOCKETS_FAILED: 5,
 } as const;
 
-interface Hello {
-  ok: boolean;
-  pid: number;
-  version: string;
-}
+type Hello = HelloResponse;
 
 /** `start`: make sure a daemon of our version runs, then print the exports. */
 export async function start(
@@ -44,9 +44,7 @@ export async function start(
 ): Promise<number> {
   const config = await ctx.loadConfig();
   notice(ctx, config.runtimeDir);
-  await ensureDaemon(ctx, config, agentPath);
-  ctx.io.out(formatExports(config.sockets, format));
-  return Exit.OK;
+  return await exportListening(ctx, config, format, await ensureDaemon(ctx, config, agentPath));
 }
 
 /** `stop`: ask the daemon to stop and wait until its process is gone. Works with a broken config. */
@@ -66,9 +64,7 @@ export async function restart(
   const config = await ctx.loadConfig();
   notice(ctx, config.runtimeDir);
   await stopDaemon(ctx, config.runtimeDir);
-  await ensureDaemon(ctx, config, agentPath);
-  ctx.io.out(formatExports(config.sockets, format));
-  return Exit.OK;
+  return await exportListening(ctx, config, format, await ensureDaemon(ctx, config, agentPath));
 }
 
 /** `status`: the daemon's view, for people or as JSON. */
@@ -97,8 +93,56 @@ export async function env(ctx: CliContext, format: ExportFormat): Promise<number
   notice(ctx, config.runtimeDir);
   // Paths in a runtime dir someone else controls must not be exported (a missing dir is fine).
   if (ctx.runtime.uid() >= 0) verifyRuntimeDir(config.runtimeDir, ctx.runtime.uid());
-  ctx.io.out(formatExports(config.sockets, format));
-  return Exit.OK;
+  // What the config says, less what a running daemon of ours reports as not listening.
+  const reply = await hello(ctx, controlPath(config.runtimeDir));
+  const { failed } = sortByDaemon(config.sockets, reply?.sockets);
+  const left = new Set(failed.map((f) => f.socket));
+  ctx.io.out(formatExports(config.sockets.filter((s) => !left.has(s)), format));
+  for (const { socket, error } of failed) {
+    ctx.io.err(
+      `wsl2proxy: warning: leaving out ${socket.envName}: the daemon reports ` +
+        `${formatLinuxAddr(socket.linuxAddr)} is not listening: ${error}\n`,
+    );
+  }
+  return failed.length > 0 ? Exit.SOCKETS_FAILED : Exit.OK;
+}
+
+/**
+ * Print the exports of the sockets the daemon reports as listening, and name
+ * the others on stderr with the daemon's reason. A socket the daemon does
+ * not know (the file changed and its reload is still pending) makes it
+ * reload now, once.
+ */
+async function exportListening(
+  ctx: CliContext,
+  config: Config,
+  format: ExportFormat,
+  reply: Hello | null,
+): Promise<number> {
+  const control = controlPath(config.runtimeDir);
+  if (!reply) {
+    throw new DaemonError("START_FAILED", `the daemon does not answer on ${control}`);
+  }
+  let sorted = sortByDaemon(config.sockets, reply.sockets);
+  if (sorted.unknown.length > 0) {
+    await controlRequest(ctx.runtime, control, { op: "reload" }, 10_000).catch(() => null);
+    sorted = sortByDaemon(config.sockets, (await hello(ctx, control))?.sockets);
+  }
+  const failed = [
+    ...sorted.failed,
+    ...sorted.unknown.map((socket) => ({
+      socket,
+      error: "the running daemon does not serve it (its config differs; see its log)",
+    })),
+  ];
+  ctx.io.out(formatExports(sorted.listening, format));
+  for (const { socket, error } of failed) {
+    ctx.io.err(
+      `wsl2proxy: ${socket.envName} is not exported: ` +
+        `${formatLinuxAddr(socket.linuxAddr)} is not listening: ${error}\n`,
+    );
+  }
+  return failed.length > 0 ? Exit.SOCKETS_FAILED : Exit.OK;
 }
 
 /** `version`. */
@@ -148,19 +192,24 @@ async function hello(ctx: CliContext, control: string): Promise<Hello | null> {
 /**
  * Make sure a daemon of this version is running: the fast path is one
  * `hello` on the control socket. Otherwise take the start lock, look again,
- * and spawn one. A daemon of another version is stopped first.
+ * and spawn one. A daemon of another version is stopped first. Returns the
+ * running daemon's `hello` (null only if the new one does not answer).
  */
-async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string): Promise<void> {
+async function ensureDaemon(
+  ctx: CliContext,
+  config: Config,
+  agentPath?: string,
+): Promise<Hello | null> {
   const rt = ctx.runtime;
   const control = controlPath(config.runtimeDir);
   // hello() proves the dir and the daemon ours (runtime_dir.ts, SO_PEERCRED) before believing it.
   const first = await hello(ctx, control);
-  if (first?.version === VERSION) return;
+  if (first?.version === VERSION) return first;
   await ensureRuntimeDir(config.runtimeDir, rt.uid());
   const release = await acquireStartLock(rt, join(config.runtimeDir, RuntimeFiles.lock));
   try {
     const again = await hello(ctx, control);
-    if (again?.version === VERSION) return;
+    if (again?.version === VERSION) return again;
     if (again) {
       ctx.io.err(
         `wsl2proxy: the running daemon is version ${again.version}; restarting it as ${VERSION}\n`,
@@ -177,6 +226,7 @@ async function ensureDaemon(ctx: CliContext, config: Config, agentPath?: string)
     }
     if (agentPath) args.push("--agent", agentPath);
     await spawnDaemon(rt, args);
+    return await hello(ctx, control);
   } finally {
     await release();
   }

@@ -7,7 +7,9 @@
  *
  * @module
  */
-import type { Config } from "../config/types.ts";
+import { formatLinuxAddr } from "../config/addr.ts";
+import type { Config, SocketConfig } from "../config/types.ts";
+import type { SocketReport } from "../daemon/control_protocol.ts";
 
 /** Output forms of `start` and `env`. */
 export type ExportFormat = "sh" | "fish" | "csh" | "json";
@@ -19,6 +21,37 @@ export function exportValue(addr: Config["sockets"][number]["linuxAddr"]): strin
   if (addr.kind === "unix") return addr.path;
   const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
   return `tcp://${host}:${addr.port}`;
+}
+
+/** The config's sockets sorted by what a running daemon reports about them. */
+export interface SocketsByDaemon {
+  /** The daemon listens on these. */
+  listening: SocketConfig[];
+  /** The daemon tried and failed; `error` says why. */
+  failed: { socket: SocketConfig; error: string }[];
+  /** The daemon does not know these (its config differs: a reload is pending). */
+  unknown: SocketConfig[];
+}
+
+/**
+ * Sort `sockets` by the daemon's `hello` report, matching on the variable
+ * name and the Linux address (what an export carries). A report from a
+ * daemon that sends none counts every socket as listening.
+ */
+export function sortByDaemon(
+  sockets: readonly SocketConfig[],
+  report: readonly SocketReport[] | undefined,
+): SocketsByDaemon {
+  const out: SocketsByDaemon = { listening: [], failed: [], unknown: [] };
+  if (!Array.isArray(report)) return { ...out, listening: [...sockets] };
+  for (const socket of sockets) {
+    const addr = formatLinuxAddr(socket.linuxAddr);
+    const r = report.find((x) => x?.envName === socket.envName && x.linuxAddr === addr);
+    if (!r) out.unknown.push(socket);
+    else if (r.listening === true) out.listening.push(socket);
+    else out.failed.push({ socket, error: String(r.error ?? "not listening") });
+  }
+  return out;
 }
 
 /** The exports as text (ending in a newline unless there are none). */

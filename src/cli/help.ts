@@ -27,21 +27,23 @@ Commands:
 Put this in ~/.bashrc:   eval "$(wsl2proxy start)"
 
 Exit status: 0 ok, 1 failure, 2 bad usage or bad config, 3 not running (status),
-4 handshake failed (agent).
+4 handshake failed (agent), 5 some sockets not listening (start, env).
 Run 'wsl2proxy <command> --help' for a command's options.`,
   start: `Usage: wsl2proxy start [--format sh|fish|csh|json] [--agent PATH] [--config PATH]
 
 Start the daemon in the background unless one is already running (it is
 idempotent and fast when running), then print the exports, e.g.
   SSH_AUTH_SOCK="/run/user/1000/wsl2proxy/default-ssh-auth.sock"; export SSH_AUTH_SOCK;
-A running daemon of another version is restarted.
+A running daemon of another version is restarted. Only sockets the daemon
+listens on are exported; any other is named on stderr with the reason.
 
 Options:
   --format F      sh (default), fish, csh or json
   --agent PATH    the Windows agent .exe to use (overrides agent.path)
 ${COMMON}
 
-Exit status: 0 running, 1 the daemon could not start, 2 bad usage or config.`,
+Exit status: 0 running, 1 the daemon could not start, 2 bad usage or config,
+5 some sockets are not listening (named on stderr; the others are exported).`,
   stop: `Usage: wsl2proxy stop [--config PATH]
 
 Stop the daemon and its agent, removing its sockets.
@@ -82,13 +84,14 @@ ${COMMON}
 Exit status: 0 stopped cleanly, 1 failure, 2 bad usage or config.`,
   env: `Usage: wsl2proxy env [--format sh|fish|csh|json] [--config PATH]
 
-Print the exports for the configured sockets without starting anything.
+Print the exports for the configured sockets without starting anything. If a
+daemon runs, sockets it reports as not listening are left out, with a warning.
 
 Options:
   --format F      sh (default), fish, csh or json
 ${COMMON}
 
-Exit status: 0 ok, 2 bad usage or config.`,
+Exit status: 0 ok, 2 bad usage or config, 5 some sockets left out (named on stderr).`,
   agent: `Usage: wsl2proxy agent
 
 The Windows side. Reads the multiplexer from stdin and writes it to stdout,

@@ -35,6 +35,10 @@ export function formatStatus(s: DaemonStatus): string {
         `; ${bytes(k.bytesOut)} sent, ${bytes(k.bytesIn)} received`,
     );
   }
+  for (const k of s.notListening ?? []) {
+    lines.push(`  ${k.envName}  ${k.linuxAddr} -> ${k.windowsAddr}`);
+    lines.push(`    NOT LISTENING: ${k.error}`);
+  }
   return lines.join("\n") + "\n";
 }
 

@@ -15,11 +15,22 @@ export type ControlRequest =
   | { op: "stop" }
   | { op: "reload" };
 
-/** `hello`'s answer: enough for `start` to print exports without loading the config twice. */
+/** A configured socket as `hello` reports it: `start` exports only the listening ones. */
+export interface SocketReport {
+  envName: string;
+  /** As `formatLinuxAddr` writes it. */
+  linuxAddr: string;
+  listening: boolean;
+  /** Why it is not listening (e.g. another process listens on its path). */
+  error?: string;
+}
+
+/** `hello`'s answer: the version, and which sockets listen, for `start` and `env`. */
 export interface HelloResponse {
   ok: true;
   pid: number;
   version: string;
+  sockets: SocketReport[];
 }
 
 /** A failure answer. */

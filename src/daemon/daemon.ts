@@ -5,13 +5,14 @@
  *
  * @module
  */
-import type { Config } from "../config/types.ts";
+import type { Config, SocketConfig } from "../config/types.ts";
+import { formatLinuxAddr } from "../config/addr.ts";
 import { AddressInUseError, DaemonError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SessionOptions } from "../mux/mod.ts";
 import { lstat, type Runtime, unlink, writeOwnFile } from "../runtime/mod.ts";
 import { type AgentStatus, AgentSupervisor } from "./agent_supervisor.ts";
-import type { ControlRequest } from "./control_protocol.ts";
+import type { ControlRequest, HelloResponse, SocketReport } from "./control_protocol.ts";
 import { ControlServer, ReplyThen } from "./control_server.ts";
 import { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";
 import { SocketForwarder, socketKey, type SocketStats } from "./socket_forwarder.ts";
@@ -44,6 +45,14 @@ export interface DaemonOptions {
   agentWaitMs?: number;
 }
 
+/** What a reload did. */
+export interface ReloadResult {
+  ok: boolean;
+  error?: string;
+  added: number;
+  removed: number;
+}
+
 /** What `status --json` prints. */
 export interface DaemonStatus {
   ok: true;
@@ -58,6 +67,8 @@ export interface DaemonStatus {
   rssBytes: number;
   agent: AgentStatus & { session: ReturnType<AgentSupervisor["sessionStats"]> };
   sockets: SocketStats[];
+  /** Configured sockets that could not listen (after a reload), with the reason. */
+  notListening: { envName: string; linuxAddr: string; windowsAddr: string; error: string }[];
 }
 
 /** A running daemon. */
@@ -68,6 +79,9 @@ export class Daemon {
   readonly #control: ControlServer;
   #forwarders = new Map<string, SocketForwarder>();
   #retiring = new Set<SocketForwarder>();
+  #reloads: Promise<void> = Promise.resolve();
+  /** Sockets of the config in force that failed to listen; retried at the next reload. */
+  #failed = new Map<string, { socket: SocketConfig; error: string }>();
   readonly #startedAt = new Date();
   #resolveDone!: () => void;
   /** Resolves once the daemon has fully stopped. */
@@ -156,7 +170,27 @@ export class Daemon {
       rssBytes: rt.rss(),
       agent: { ...this.#agent.status(), session: this.#agent.sessionStats() },
       sockets: [...this.#forwarders.values()].map((f) => f.stats()),
+      notListening: [...this.#failed.values()].map(({ socket, error }) => ({
+        envName: socket.envName,
+        linuxAddr: formatLinuxAddr(socket.linuxAddr),
+        windowsAddr: socket.windowsAddr.url,
+        error,
+      })),
     };
+  }
+
+  /** Every configured socket and whether it listens (for `hello`, which `start` exports from). */
+  socketReport(): SocketReport[] {
+    const report = (socket: SocketConfig, error?: string): SocketReport => ({
+      envName: socket.envName,
+      linuxAddr: formatLinuxAddr(socket.linuxAddr),
+      listening: error === undefined,
+      ...(error === undefined ? {} : { error }),
+    });
+    return [
+      ...[...this.#forwarders.values()].map((f) => report(f.socket)),
+      ...[...this.#failed.values()].map((f) => report(f.socket, f.error)),
+    ];
   }
 
   /**
@@ -164,7 +198,15 @@ export class Daemon {
    * ones stop accepting (their open connections finish), unchanged ones are
    * not touched. A bad config is logged and the old one stays in force.
    */
-  async reload(): Promise<{ ok: boolean; error?: string; added: number; removed: number }> {
+  reload(): Promise<ReloadResult> {
+    // One at a time: a file change and a `start` asking for the same reload
+    // would otherwise both bind a new socket, and the second fail on the first.
+    const next = this.#reloads.then(() => this.#reload());
+    this.#reloads = next.then(() => {}, () => {});
+    return next;
+  }
+
+  async #reload(): Promise<ReloadResult> {
     const log = this.#o.log;
     if (!this.#o.reloadConfig) {
       return { ok: false, error: "reload is not supported here", added: 0, removed: 0 };
@@ -201,17 +243,21 @@ export class Daemon {
     // listener must have closed and removed its file first, or its cleanup
     // could unlink the new socket.
     await Promise.allSettled(stopping);
+    for (const key of this.#failed.keys()) if (!wanted.has(key)) this.#failed.delete(key);
     for (const [key, s] of wanted) {
       if (this.#forwarders.has(key)) continue;
       const f = this.#forwarder(s);
       try {
         await f.listen();
         this.#forwarders.set(key, f);
+        this.#failed.delete(key);
         added++;
       } catch (e) {
-        log.error("could not listen on a new socket", {
+        const error = (e as Error).message;
+        this.#failed.set(key, { socket: s, error });
+        log.error("could not listen on a new socket; `start` and `env` leave it out", {
           env: s.envName,
-          error: (e as Error).message,
+          error,
         });
       }
     }
@@ -294,7 +340,12 @@ export class Daemon {
   async #onControl(request: ControlRequest): Promise<unknown> {
     switch (request.op) {
       case "hello":
-        return { ok: true, pid: this.#o.runtime.pid, version: this.#o.version };
+        return {
+          ok: true,
+          pid: this.#o.runtime.pid,
+          version: this.#o.version,
+          sockets: this.socketReport(),
+        } satisfies HelloResponse;
       case "status":
         return this.status();
       case "wait-agent": {
