@@ -29,8 +29,9 @@ describe("exports follow what the daemon listens on", () => {
       assert.deepEqual(Object.keys(parseShExports(text(first))), ["A_SOCK"]);
 
       box.writeBridgeConfig([A, B]);
+      // (The daemon may also have noticed the file change on its own: either reload fails B.)
       const reload = await box.control<{ ok: boolean; added: number }>({ op: "reload" });
-      assert.equal(reload?.added, 0);
+      assert.equal(reload?.ok, true);
 
       const aPath = join(box.runtimeDir, "a.sock");
       for (const args of [["start"], ["env"], ["start", "--format", "json"]]) {
@@ -46,7 +47,7 @@ describe("exports follow what the daemon listens on", () => {
 
       // Once the path is free, the next reload binds it and both are exported again.
       await squatter.close();
-      assert.equal((await box.control<{ added: number }>({ op: "reload" }))?.added, 1);
+      assert.equal((await box.control<{ ok: boolean }>({ op: "reload" }))?.ok, true);
       const after = await box.cli(["start"]);
       assert.equal(after.code, 0, after.stderr);
       assert.deepEqual(parseShExports(text(after)), { A_SOCK: aPath, B_SOCK: held });
