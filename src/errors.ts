@@ -138,6 +138,16 @@ export class AddressInUseError extends Wsl2ProxyError {
   }
 }
 
+/** An ssh-agent message announced a length over the limit (see `src/ssh_agent/framing.ts`). */
+export class AgentMessageTooLargeError extends Wsl2ProxyError {
+  /** The announced body length. */
+  readonly length: number;
+  constructor(message: string, length: number, options?: ErrorOptions) {
+    super("AGENT_MSG_TOO_LARGE", message, options);
+    this.length = length;
+  }
+}
+
 /** A write or shutdown was attempted on a connection that is already closed. */
 export class ConnectionClosedError extends Wsl2ProxyError {
   constructor(message: string, options?: ErrorOptions) {

@@ -32,6 +32,9 @@ export function formatStatus(s: DaemonStatus): string {
     lines.push(
       `    ${k.openConnections} open, ${k.totalConnections} total, ${k.failedConnections} failed` +
         (k.rejectedPeers ? `, ${k.rejectedPeers} rejected (other users)` : "") +
+        (k.extensionsRefused
+          ? `, ${k.extensionsRefused} session-bind answered FAILURE (old Windows agent)`
+          : "") +
         `; ${bytes(k.bytesOut)} sent, ${bytes(k.bytesIn)} received`,
     );
   }

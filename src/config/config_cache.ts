@@ -32,6 +32,13 @@ import { VERSION } from "../version.ts";
 import type { EnvLookup } from "./default_config.ts";
 import type { Config } from "./types.ts";
 
+/**
+ * The shape of the remembered {@linkcode Config}; bump it when that shape
+ * changes, so that a build of the same version never reads an entry without
+ * a newer field (2: `sockets[].protocol`).
+ */
+const CACHE_FORMAT = 2;
+
 /** A file changed less than this long ago is not remembered (see the module doc). */
 export const SETTLE_MS = 2000;
 
@@ -70,6 +77,7 @@ export function configCacheKey(
   const changed = Math.max(Number(st.mtimeMs), Number(st.ctimeMs));
   const key = JSON.stringify([
     VERSION,
+    CACHE_FORMAT,
     path,
     uid,
     env("HOME") ?? null,

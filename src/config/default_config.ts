@@ -6,7 +6,7 @@
  */
 
 import { hasControl, normalizePosixPath } from "./_expand.ts";
-import type { Config, SocketConfig } from "./types.ts";
+import type { Config, SocketConfig, SocketProtocol } from "./types.ts";
 
 /** Looks up an environment variable (e.g. `(n) => process.env[n]`). */
 export type EnvLookup = (name: string) => string | undefined;
@@ -46,7 +46,17 @@ export function defaultSocket(runtimeDir: string): SocketConfig {
       url: DEFAULT_WINDOWS_ADDR,
     },
     allowRemote: false,
+    protocol: "ssh-agent",
   };
+}
+
+/**
+ * The `protocol` a socket gets when its config does not say: `ssh-agent`
+ * for `SSH_AUTH_SOCK` and every `*_AUTH_SOCK` (such as `SSH_SUDO_AUTH_SOCK`),
+ * since those variables name ssh-agent sockets by convention; else `raw`.
+ */
+export function defaultProtocol(envName: string): SocketProtocol {
+  return envName === "SSH_AUTH_SOCK" || envName.endsWith("_AUTH_SOCK") ? "ssh-agent" : "raw";
 }
 
 /** The configuration used when there is no config file (`file` is `undefined`). */

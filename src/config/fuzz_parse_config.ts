@@ -53,6 +53,7 @@ const TOKENS = [
   "linux_addr:",
   "windows_addr:",
   "allow_remote:",
+  "protocol:",
   "\n",
   "\n  ",
   "\n    ",
@@ -174,6 +175,7 @@ export function configTextArbitrary(): fc.Arbitrary<string> {
     linux_addr: pick(LINUX),
     windows_addr: pick(WINDOWS),
     allow_remote: fc.oneof(fc.boolean(), junk),
+    protocol: pick(["raw", "ssh-agent", "ssh"]),
     typo: junk,
   }, { requiredKeys: [] });
   const config = fc.record({

@@ -20,6 +20,7 @@ const SSH_DEFAULT: SocketConfig = {
     url: "pipe://./pipe/openssh-ssh-agent",
   },
   allowRemote: false,
+  protocol: "ssh-agent",
 };
 
 describe("parseConfig defaults", () => {
@@ -221,6 +222,30 @@ describe("parseConfig addresses", () => {
   });
 });
 
+describe("parseConfig protocol", () => {
+  test("parseConfig - makes SSH_AUTH_SOCK and every *_AUTH_SOCK ssh-agent, and the rest raw, unless told", () => {
+    const c = parse(yaml(
+      "sockets:",
+      "  - {env_name: SSH_AUTH_SOCK, linux_addr: /tmp/a.sock, windows_addr: 'pipe://./pipe/a'}",
+      "  - {env_name: SSH_SUDO_AUTH_SOCK, linux_addr: /tmp/b.sock, windows_addr: 'pipe://./pipe/b'}",
+      "  - {env_name: DOCKER_SOCK, linux_addr: /tmp/c.sock, windows_addr: 'pipe://./pipe/c'}",
+      "  - {env_name: AUTH_SOCK, linux_addr: /tmp/d.sock, windows_addr: 'pipe://./pipe/d'}",
+      "  - {env_name: GPG_AUTH_SOCK, linux_addr: /tmp/e.sock, windows_addr: 'pipe://./pipe/e', protocol: raw}",
+      "  - {env_name: PAGEANT, linux_addr: /tmp/f.sock, windows_addr: 'pipe://./pipe/f', protocol: ssh-agent}",
+      "  - {env_name: X_AUTH_SOCK, linux_addr: /tmp/g.sock, windows_addr: 'pipe://./pipe/g', protocol: }",
+    ));
+    assert.deepEqual(c.sockets.map((s) => [s.envName, s.protocol]), [
+      ["SSH_AUTH_SOCK", "ssh-agent"],
+      ["SSH_SUDO_AUTH_SOCK", "ssh-agent"],
+      ["DOCKER_SOCK", "raw"],
+      ["AUTH_SOCK", "raw"],
+      ["GPG_AUTH_SOCK", "raw"],
+      ["PAGEANT", "ssh-agent"],
+      ["X_AUTH_SOCK", "ssh-agent"],
+    ]);
+  });
+});
+
 describe("parseConfig README examples", () => {
   test("parseConfig - accepts the README's OpenSSH / 1Password example", () => {
     const c = parse(yaml(
@@ -249,6 +274,7 @@ describe("parseConfig README examples", () => {
         url: "pipe://./pipe/docker_engine",
       },
       allowRemote: false,
+      protocol: "raw",
     }]);
   });
 
@@ -264,6 +290,7 @@ describe("parseConfig README examples", () => {
       linuxAddr: { kind: "unix", path: `${RD}/tailscaled.sock` },
       windowsAddr: { kind: "tcp", host: "localhost", port: 41112, url: "tcp://localhost:41112" },
       allowRemote: false,
+      protocol: "raw",
     }]);
   });
 

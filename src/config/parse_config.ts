@@ -38,17 +38,19 @@ import {
   parseWindowsAddr,
   WINDOWS_ADDR_FORMS,
 } from "./addr.ts";
-import { defaultConfig, defaultSocket, type EnvLookup } from "./default_config.ts";
+import { defaultConfig, defaultProtocol, defaultSocket, type EnvLookup } from "./default_config.ts";
 import {
   type AgentConfig,
   type Config,
   LOG_LEVELS,
   type LogLevel,
+  SOCKET_PROTOCOLS,
   type SocketConfig,
+  type SocketProtocol,
 } from "./types.ts";
 
 const ROOT_KEYS = ["log_level", "log_path", "runtime_dir", "sockets", "agent"] as const;
-const SOCKET_KEYS = ["env_name", "linux_addr", "windows_addr", "allow_remote"] as const;
+const SOCKET_KEYS = ["env_name", "linux_addr", "windows_addr", "allow_remote", "protocol"] as const;
 const AGENT_KEYS = ["command", "path"] as const;
 
 /** Distinct YAML syntax errors reported at most; later ones are mostly echoes of the first. */
@@ -65,6 +67,7 @@ const EXPECT = {
   socket: "a mapping with env_name, linux_addr and windows_addr",
   envName: "a shell variable name such as SSH_AUTH_SOCK",
   bool: "true or false",
+  protocol: `one of ${SOCKET_PROTOCOLS.join(", ")}`,
   agent: "a mapping with command or path",
   command: 'a non-empty list of strings such as ["wsl2proxy-agent.exe"]',
   commandItem: "a string (quote numbers)",
@@ -310,12 +313,34 @@ function readSocket(
     windowsAddr = ok(st, wa, `${p}.windows_addr`, parseWindowsAddr(waText));
   }
 
+  let protocol: SocketProtocol | undefined;
+  let protocolBad = false;
+  const pr = fields.get("protocol")?.value;
+  if (pr !== undefined && !isNull(pr.node)) {
+    const s = stringOf(st, pr, `${p}.protocol`, EXPECT.protocol);
+    if (s !== undefined && (SOCKET_PROTOCOLS as readonly string[]).includes(s)) {
+      protocol = s as SocketProtocol;
+    } else {
+      if (s !== undefined) {
+        st.issues.add(pr.at, `${p}.protocol`, `unknown protocol ${quote(s)}`, EXPECT.protocol);
+      }
+      protocolBad = true;
+    }
+  }
+
   if (
-    envName === undefined || linuxAddr === undefined || windowsAddr === undefined || allowRemoteBad
+    envName === undefined || linuxAddr === undefined || windowsAddr === undefined ||
+    allowRemoteBad || protocolBad
   ) {
     return undefined;
   }
-  return { envName, linuxAddr, windowsAddr, allowRemote };
+  return {
+    envName,
+    linuxAddr,
+    windowsAddr,
+    allowRemote,
+    protocol: protocol ?? defaultProtocol(envName),
+  };
 }
 
 function readAgent(st: State, v: Value): AgentConfig {

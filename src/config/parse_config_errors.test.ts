@@ -7,7 +7,7 @@ import { ENV, envOf, FILE, yaml } from "./_test_env.ts";
 const F = FILE;
 const W = "pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT";
 const L = "an absolute path, unix:///path or tcp://127.0.0.1:PORT";
-const SOCKET_KEYS = "one of env_name, linux_addr, windows_addr, allow_remote";
+const SOCKET_KEYS = "one of env_name, linux_addr, windows_addr, allow_remote, protocol";
 const ROOT_KEYS = "one of log_level, log_path, runtime_dir, sockets, agent";
 
 /** Parses `text` and returns the ConfigError it must throw. */
@@ -46,6 +46,16 @@ const cases: [string, string, string][] = [
     "rejects an unknown key inside a socket",
     socket(SSH, LIN, WIN, "colour: blue"),
     `${F}:5:5: sockets[0].colour: unknown key; expected ${SOCKET_KEYS}`,
+  ],
+  [
+    "rejects an unknown protocol",
+    socket(SSH, LIN, WIN, "protocol: ssh"),
+    `${F}:5:15: sockets[0].protocol: unknown protocol "ssh"; expected one of raw, ssh-agent`,
+  ],
+  [
+    "rejects a protocol of the wrong type",
+    socket(SSH, LIN, WIN, "protocol: [raw]"),
+    `${F}:5:15: sockets[0].protocol: got a list; expected one of raw, ssh-agent`,
   ],
   [
     "rejects a log_level of the wrong type",

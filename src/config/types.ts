@@ -34,6 +34,16 @@ export type LinuxAddr =
   /** A TCP listener; loopback unless the socket has `allow_remote: true`. IPv6 without brackets. */
   | { readonly kind: "tcp"; readonly host: string; readonly port: number };
 
+/**
+ * What a socket carries: `raw` bytes (spliced unchanged), or the `ssh-agent`
+ * protocol, which the daemon relays message by message so that old Windows
+ * agents work with new OpenSSH clients (see `src/ssh_agent/`).
+ */
+export type SocketProtocol = "raw" | "ssh-agent";
+
+/** Every {@linkcode SocketProtocol}. */
+export const SOCKET_PROTOCOLS: readonly SocketProtocol[] = ["raw", "ssh-agent"];
+
 /** One forwarded socket: listen at `linuxAddr`, dial `windowsAddr` for each connection. */
 export interface SocketConfig {
   /** Environment variable that `wsl2proxy env` exports with the Linux address (`env_name`). */
@@ -44,6 +54,11 @@ export interface SocketConfig {
   readonly windowsAddr: WindowsAddr;
   /** Whether a TCP `linuxAddr` may bind a non-loopback host (`allow_remote`). @default false */
   readonly allowRemote: boolean;
+  /**
+   * What the socket carries (`protocol`). @default "ssh-agent" when `envName`
+   * is `SSH_AUTH_SOCK` or ends in `_AUTH_SOCK`, else "raw"
+   */
+  readonly protocol: SocketProtocol;
 }
 
 /** How the daemon starts the Windows agent (`agent`). */

@@ -11,6 +11,7 @@ import { SessionClosedError, StreamResetError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { type MuxStream, splice } from "../mux/mod.ts";
 import type { Conn, Listener, Runtime } from "../runtime/mod.ts";
+import { relayAgent } from "../ssh_agent/mod.ts";
 import type { AgentSupervisor } from "./agent_supervisor.ts";
 
 /** Counters for one socket. */
@@ -26,6 +27,11 @@ export interface SocketStats {
   bytesOut: number;
   /** Bytes from Windows to Linux clients. */
   bytesIn: number;
+  /**
+   * `protocol: ssh-agent` only: extension requests (session-bind) that the
+   * Windows agent hung up on, answered with SSH_AGENT_FAILURE by the bridge.
+   */
+  extensionsRefused: number;
 }
 
 /** Options for {@linkcode SocketForwarder}. */
@@ -48,6 +54,7 @@ export class SocketForwarder {
   #conns = new Set<Conn>();
   #accepting: Promise<void> | null = null;
   #stats: SocketStats;
+  #hintedSessionBind = false;
 
   constructor(options: SocketForwarderOptions) {
     this.#o = options;
@@ -62,6 +69,7 @@ export class SocketForwarder {
       rejectedPeers: 0,
       bytesOut: 0,
       bytesIn: 0,
+      extensionsRefused: 0,
     };
   }
 
@@ -152,6 +160,56 @@ export class SocketForwarder {
     }
   }
 
+  #countBytes = (dir: "aToB" | "bToA", n: number): void => {
+    if (dir === "aToB") this.#stats.bytesOut += n;
+    else this.#stats.bytesIn += n;
+  };
+
+  /** `protocol: raw`: one stream, bytes copied unchanged. Null when it could not be opened. */
+  async #splice(conn: Conn, fields: Record<string, string>) {
+    const stream = await this.#open(fields);
+    if (!stream) return null;
+    this.#o.log.debug("connection opened", { ...fields, stream: stream.id });
+    const r = await splice(conn, stream, { onBytes: this.#countBytes });
+    return { ...r, stream: String(stream.id) };
+  }
+
+  /** `protocol: ssh-agent`: see `src/ssh_agent/agent_relay.ts`. Null when no stream could be opened. */
+  async #relayAgent(conn: Conn, fields: Record<string, string>) {
+    const { log } = this.#o;
+    const ids: number[] = [];
+    const r = await relayAgent(conn, {
+      openUpstream: async () => {
+        const stream = await this.#open(fields);
+        if (stream) {
+          ids.push(stream.id);
+          log.debug("connection opened", { ...fields, stream: stream.id });
+        }
+        return stream;
+      },
+      onBytes: this.#countBytes,
+      onExtensionRefused: (name) => {
+        this.#stats.extensionsRefused++;
+        // A hint, not an error: say it once per socket, then only at debug.
+        const level = this.#hintedSessionBind ? "debug" : "info";
+        this.#hintedSessionBind = true;
+        const what = name === "session-bind@openssh.com" ? "session-bind" : `extension ${name}`;
+        log[level](`the Windows agent does not support ${what}; answered FAILURE`, {
+          ...fields,
+          stream: ids.at(-1),
+          hint: "update Win32-OpenSSH to 8.9 or later",
+        });
+      },
+      onTooLarge: (length) => {
+        log.warn("closing connection: ssh-agent message over the 256 KiB limit", {
+          ...fields,
+          length,
+        });
+      },
+    });
+    return r.upstreams === 0 ? null : { ...r, stream: ids.join(",") };
+  }
+
   async #handle(conn: Conn): Promise<void> {
     const { log, runtime } = this.#o;
     const uid = conn.peerUid();
@@ -171,19 +229,13 @@ export class SocketForwarder {
     const started = performance.now();
     const fields = { env: this.socket.envName, target: this.socket.windowsAddr.url };
     try {
-      const stream = await this.#open(fields);
-      if (!stream) return;
-      log.debug("connection opened", { ...fields, stream: stream.id });
-      const r = await splice(conn, stream, {
-        onBytes: (dir, n) => {
-          if (dir === "aToB") this.#stats.bytesOut += n;
-          else this.#stats.bytesIn += n;
-        },
-      });
-      if (log.enabled("debug")) {
+      const r = this.socket.protocol === "ssh-agent"
+        ? await this.#relayAgent(conn, fields)
+        : await this.#splice(conn, fields);
+      if (r && log.enabled("debug")) {
         log.debug("connection closed", {
           ...fields,
-          stream: stream.id,
+          stream: r.stream,
           bytes_out: r.aToB,
           bytes_in: r.bToA,
           ms: Math.round(performance.now() - started),
@@ -199,5 +251,5 @@ export class SocketForwarder {
 
 /** Identity of a socket config across reloads. */
 export function socketKey(s: SocketConfig): string {
-  return `${s.envName}\u0000${formatLinuxAddr(s.linuxAddr)}\u0000${s.windowsAddr.url}`;
+  return [s.envName, formatLinuxAddr(s.linuxAddr), s.windowsAddr.url, s.protocol].join("\u0000");
 }
