@@ -72,7 +72,10 @@ export class StartedProcess {
       for (const w of this.#watchers) w();
     });
     child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (d: string) => (this.#stderr += d));
+    child.stderr!.on("data", (d: string) => {
+      this.#stderr += d;
+      for (const w of this.#watchers) w();
+    });
     child.stdin!.on("error", () => {}); // EPIPE when the child exits first; its status tells
     if (options.input) child.stdin!.end(options.input);
 
@@ -125,6 +128,23 @@ export class StartedProcess {
               `process ended after ${this.#stdoutLength} of ${bytes} stdout bytes:\n${this.#stderr}`,
             ),
           );
+        }
+      };
+      this.#watchers.add(check);
+      check();
+    });
+  }
+
+  /** Resolves once stderr matches `pattern` (e.g. a server's "listening" line); rejects if the process ends first. */
+  waitForStderr(pattern: RegExp): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (pattern.test(this.#stderr)) {
+          this.#watchers.delete(check);
+          resolve();
+        } else if (this.#done) {
+          this.#watchers.delete(check);
+          reject(new Error(`process ended before its stderr matched ${pattern}:\n${this.#stderr}`));
         }
       };
       this.#watchers.add(check);
