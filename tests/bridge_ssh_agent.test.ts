@@ -16,7 +16,12 @@ import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
-import { type ProcessResult, runProcess, type StartedProcess, startProcess } from "./helpers/process.ts";
+import {
+  type ProcessResult,
+  runProcess,
+  type StartedProcess,
+  startProcess,
+} from "./helpers/process.ts";
 import { skipNote } from "./helpers/agent.ts";
 import type { DaemonStatus } from "../src/daemon/daemon.ts";
 
@@ -35,7 +40,8 @@ const FIXTURE = resolve(
 );
 /** How long the servers may live: longer than every test here together. */
 const LIFE = 1_200_000;
-const SESSION_BIND_HINT = /INFO +socket: the Windows agent does not support session-bind; answered FAILURE/g;
+const SESSION_BIND_HINT =
+  /INFO +socket: the Windows agent does not support session-bind; answered FAILURE/g;
 
 /** argv that runs a TypeScript file with the runtime running the tests. */
 function runtimeArgv(file: string): string[] {
@@ -133,6 +139,31 @@ async function logins(sock: string, sequential: number, parallel: number): Promi
   all.forEach((r, i) => assert.equal(r.code, 0, `parallel login ${i + 1}: ${r.stderr}`));
 }
 
+/**
+ * With W2P_SSH_LOGIN_BENCH=1: the median time of one `ssh … true` login
+ * directly against the real agent, through the bridge to it, and through the
+ * bridge to the old-agent fixture (answering FAILURE and opening a second
+ * upstream), taken in turns so that load on the machine hits all three alike.
+ */
+async function loginBench(rounds: number): Promise<void> {
+  const ms: Record<string, number[]> = { direct: [], bridge: [], "bridge, old agent": [] };
+  const socks: Record<string, string> = {
+    direct: realSock,
+    bridge: bridgeModern,
+    "bridge, old agent": bridgeOld,
+  };
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, sock] of Object.entries(socks)) {
+      const t = performance.now();
+      assert.equal((await ssh(sock)).code, 0);
+      ms[name].push(performance.now() - t);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const line = Object.entries(ms).map(([k, v]) => `${k} ${median(v).toFixed(1)} ms`).join(", ");
+  console.error(`ssh login, median of ${rounds}: ${line}`);
+}
+
 describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
   before(async () => {
     if (SKIP) return;
@@ -140,7 +171,10 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
     realSock = join(box.dir, "real-agent.sock");
     oldSock = join(box.dir, "old-agent.sock");
     // -d: debug lines on stderr show what reached the real agent (session-bind among them).
-    realAgent = startProcess(["ssh-agent", "-d", "-a", realSock], { env: box.env, timeoutMs: LIFE });
+    realAgent = startProcess(["ssh-agent", "-d", "-a", realSock], {
+      env: box.env,
+      timeoutMs: LIFE,
+    });
     await realAgent.waitForStdout(1);
     oldAgent = startProcess([...runtimeArgv(FIXTURE), oldSock, realSock], {
       env: box.env,
@@ -231,9 +265,17 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
       const before = socketStats(await idleStatus(), "OLD_AUTH_SOCK");
       await logins(bridgeOld, 10, 8);
       const after = socketStats(await idleStatus(), "OLD_AUTH_SOCK");
-      assert.equal(after.extensionsRefused - before.extensionsRefused, 18, "one refused bind per login");
+      assert.equal(
+        after.extensionsRefused - before.extensionsRefused,
+        18,
+        "one refused bind per login",
+      );
       assert.equal(after.failedConnections, 0);
-      assert.equal(box.log().match(SESSION_BIND_HINT)?.length, 1, "the hint is logged once at info");
+      assert.equal(
+        box.log().match(SESSION_BIND_HINT)?.length,
+        1,
+        "the hint is logged once at info",
+      );
     },
   );
 
@@ -242,13 +284,19 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
       skipNote(SKIP),
     { skip: SKIP, timeout: 180_000 },
     async () => {
-      const bound = () => realAgent.stderr().match(/process_ext_session_bind: recorded/g)?.length ?? 0;
+      const bound = () =>
+        realAgent.stderr().match(/process_ext_session_bind: recorded/g)?.length ?? 0;
       const boundBefore = bound();
       await logins(bridgeModern, 10, 8);
       const s = socketStats(await idleStatus(), "SSH_AUTH_SOCK");
       assert.equal(s.extensionsRefused, 0);
       assert.equal(s.failedConnections, 0);
-      assert.equal(bound() - boundBefore, 18, "every login's session-bind reached the agent and bound");
+      assert.equal(
+        bound() - boundBefore,
+        18,
+        "every login's session-bind reached the agent and bound",
+      );
+      if (process.env.W2P_SSH_LOGIN_BENCH) await loginBench(20);
     },
   );
 
@@ -263,7 +311,8 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester@example", "-f", key],
       );
       assert.equal(gen.code, 0, gen.stderr);
-      const fingerprint = text(await runProcess(["ssh-keygen", "-l", "-f", `${key}.pub`])).split(" ")[1];
+      const fingerprint =
+        text(await runProcess(["ssh-keygen", "-l", "-f", `${key}.pub`])).split(" ")[1];
       const add = await runProcess(["ssh-add", key], { env });
       assert.equal(add.code, 0, add.stderr);
       const listed = await sshAddList(bridgeOld);
