@@ -10,7 +10,15 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
@@ -77,7 +85,17 @@ let oldSock = "";
 let bridgeModern = ""; // SSH_AUTH_SOCK -> unix://real agent
 let bridgeOld = ""; // OLD_AUTH_SOCK -> unix://fixture
 let loginPub = "";
-const user = userInfo().username;
+const user = loginName();
+
+/** This uid's name from /etc/passwd (Bun's os.userInfo() can say "unknown"). */
+function loginName(): string {
+  const uid = process.getuid?.() ?? -1;
+  for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+    const f = line.split(":");
+    if (f.length > 2 && Number(f[2]) === uid) return f[0];
+  }
+  return userInfo().username;
+}
 
 function envFor(sock: string): Record<string, string> {
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: box.dir, SSH_AUTH_SOCK: sock };
@@ -140,12 +158,12 @@ async function logins(sock: string, sequential: number, parallel: number): Promi
 }
 
 /**
- * With W2P_SSH_LOGIN_BENCH=1: the median time of one `ssh … true` login
+ * With W2P_SSH_LOGIN_BENCH=FILE (a line is appended to it): the median time of one `ssh … true` login
  * directly against the real agent, through the bridge to it, and through the
  * bridge to the old-agent fixture (answering FAILURE and opening a second
  * upstream), taken in turns so that load on the machine hits all three alike.
  */
-async function loginBench(rounds: number): Promise<void> {
+async function loginBench(rounds: number): Promise<string> {
   const ms: Record<string, number[]> = { direct: [], bridge: [], "bridge, old agent": [] };
   const socks: Record<string, string> = {
     direct: realSock,
@@ -161,7 +179,8 @@ async function loginBench(rounds: number): Promise<void> {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const line = Object.entries(ms).map(([k, v]) => `${k} ${median(v).toFixed(1)} ms`).join(", ");
-  console.error(`ssh login, median of ${rounds}: ${line}`);
+  const runtime = "Deno" in globalThis ? "deno" : "bun";
+  return `${new Date().toISOString()} ${runtime}: ssh login, median of ${rounds}: ${line}\n`;
 }
 
 describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
@@ -296,7 +315,8 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
         18,
         "every login's session-bind reached the agent and bound",
       );
-      if (process.env.W2P_SSH_LOGIN_BENCH) await loginBench(20);
+      const bench = process.env.W2P_SSH_LOGIN_BENCH;
+      if (bench) appendFileSync(bench, await loginBench(20));
     },
   );
 
