@@ -1,8 +1,9 @@
 /**
- * `protocol: ssh-agent` end to end with real OpenSSH programs: `sshd` (run by
- * the test as root on a loopback port, with its own config and host key)
- * accepts a key that only a real `ssh-agent` holds, and `ssh` reaches that
- * agent only through the bridge (daemon + agent on Linux, `unix://` targets).
+ * `protocol: ssh-agent` end to end with real OpenSSH programs
+ * (tests/helpers/ssh_env.ts): `sshd` (run as root on a loopback port, with its
+ * own config and host key) accepts a key that only a real `ssh-agent` holds,
+ * and `ssh` reaches that agent only through the bridge (daemon + agent on
+ * Linux, `unix://` targets).
  *
  * Two upstreams: the real agent itself (a modern agent, session-bind passes
  * through), and tests/fixtures/old_win32_agent.ts in front of it, which hangs
@@ -13,14 +14,11 @@ import assert from "node:assert/strict";
 import {
   appendFileSync,
   existsSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
-import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
@@ -30,15 +28,15 @@ import {
   type StartedProcess,
   startProcess,
 } from "./helpers/process.ts";
+import { type SshPeers, sshTrue, startSshPeers } from "./helpers/ssh_env.ts";
 import { skipNote } from "./helpers/agent.ts";
 import type { DaemonStatus } from "../src/daemon/daemon.ts";
 
-const SSHD = "/usr/sbin/sshd";
 const SKIP: string | false = process.platform !== "linux"
   ? "Linux only"
   : process.getuid?.() !== 0
   ? "needs root: sshd runs as root on a loopback port"
-  : !existsSync(SSHD)
+  : !existsSync("/usr/sbin/sshd")
   ? "needs openssh-server (scripts/install-deps.sh)"
   : false;
 
@@ -46,8 +44,6 @@ const FIXTURE = resolve(
   import.meta.dirname ?? new URL(".", import.meta.url).pathname,
   "fixtures/old_win32_agent.ts",
 );
-/** How long the servers may live: longer than every test here together. */
-const LIFE = 1_200_000;
 const SESSION_BIND_HINT =
   /INFO +socket: the Windows agent does not support session-bind; answered FAILURE/g;
 
@@ -58,72 +54,26 @@ function runtimeArgv(file: string): string[] {
     : [process.execPath, file];
 }
 
-/** A TCP port that was free a moment ago (sshd binds it next). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Open descriptors of `pid`. */
 function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 let box: Sandbox;
-let realAgent: StartedProcess;
+let peers: SshPeers;
 let oldAgent: StartedProcess;
-let sshd: StartedProcess;
-let port = 0;
 let realSock = "";
 let oldSock = "";
 let bridgeModern = ""; // SSH_AUTH_SOCK -> unix://real agent
 let bridgeOld = ""; // OLD_AUTH_SOCK -> unix://fixture
-let loginPub = "";
-const user = loginName();
-
-/** This uid's name from /etc/passwd (Bun's os.userInfo() can say "unknown"). */
-function loginName(): string {
-  const uid = process.getuid?.() ?? -1;
-  for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-    const f = line.split(":");
-    if (f.length > 2 && Number(f[2]) === uid) return f[0];
-  }
-  return userInfo().username;
-}
 
 function envFor(sock: string): Record<string, string> {
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: box.dir, SSH_AUTH_SOCK: sock };
 }
 
-/** `ssh … true` against our sshd, with only the agent at `sock` to sign. */
+/** `ssh … true` against the test's sshd, with only the agent at `sock` to sign. */
 function ssh(sock: string): Promise<ProcessResult> {
-  return runProcess([
-    "ssh",
-    "-F",
-    "/dev/null",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "GlobalKnownHostsFile=/dev/null",
-    "-o",
-    `IdentityFile=${join(box.dir, "no-such-key")}`, // no key files: only the agent can sign
-    "-o",
-    "LogLevel=ERROR",
-    "-p",
-    String(port),
-    `${user}@127.0.0.1`,
-    "true",
-  ], { env: envFor(sock), timeoutMs: 60_000 });
+  return sshTrue(peers, sock, box.dir);
 }
 
 async function sshAddList(sock: string): Promise<ProcessResult> {
@@ -187,56 +137,16 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
   before(async () => {
     if (SKIP) return;
     box = new Sandbox("w2p-sshagent-");
-    realSock = join(box.dir, "real-agent.sock");
+    // -d: the real agent's debug lines show what reached it (session-bind among them).
+    peers = await startSshPeers(box.dir, { agentDebug: true });
+    rmSync(join(box.dir, "id_ed25519")); // only the agent holds the private key now
+    realSock = peers.agentSock;
     oldSock = join(box.dir, "old-agent.sock");
-    // -d: debug lines on stderr show what reached the real agent (session-bind among them).
-    realAgent = startProcess(["ssh-agent", "-d", "-a", realSock], {
-      env: box.env,
-      timeoutMs: LIFE,
-    });
-    await realAgent.waitForStdout(1);
     oldAgent = startProcess([...runtimeArgv(FIXTURE), oldSock, realSock], {
       env: box.env,
-      timeoutMs: LIFE,
+      timeoutMs: 30 * 60_000,
     });
     await oldAgent.waitForStdout(6);
-
-    const key = join(box.dir, "id_login");
-    const gen = await runProcess(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]);
-    assert.equal(gen.code, 0, gen.stderr);
-    const add = await runProcess(["ssh-add", key], { env: envFor(realSock) });
-    assert.equal(add.code, 0, add.stderr);
-    rmSync(key); // only the agent holds the private key now
-    loginPub = readFileSync(`${key}.pub`, "utf8");
-
-    const hostKey = join(box.dir, "host_ed25519");
-    const hk = await runProcess(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
-    assert.equal(hk.code, 0, hk.stderr);
-    writeFileSync(join(box.dir, "authorized_keys"), loginPub);
-    port = await freePort();
-    const config = join(box.dir, "sshd_config");
-    writeFileSync(
-      config,
-      [
-        `Port ${port}`,
-        "ListenAddress 127.0.0.1",
-        `HostKey ${hostKey}`,
-        `AuthorizedKeysFile ${join(box.dir, "authorized_keys")}`,
-        "StrictModes no", // the sandbox is under /tmp
-        "UsePAM no",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes",
-        "PermitRootLogin prohibit-password",
-        `AllowUsers ${user}`,
-        "PidFile none",
-        "MaxStartups 32",
-        "",
-      ].join("\n"),
-    );
-    mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
-    sshd = startProcess([SSHD, "-D", "-e", "-f", config], { timeoutMs: LIFE });
-    await sshd.waitForStderr(/Server listening on 127\.0\.0\.1 port/);
 
     box.writeBridgeConfig([
       { env: "SSH_AUTH_SOCK", linux: "{runtime_dir}/modern.sock", windows: `unix://${realSock}` },
@@ -252,11 +162,10 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
 
   after(async () => {
     if (SKIP) return;
-    await box?.cleanup();
-    for (const p of [sshd, oldAgent, realAgent]) {
-      p?.kill();
-      await p?.exited.catch(() => {});
-    }
+    await box?.cleanup(); // the daemon first, then what it reaches
+    oldAgent?.kill();
+    await oldAgent?.exited.catch(() => {});
+    await peers?.stop();
   });
 
   test(
@@ -266,7 +175,7 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
     async () => {
       const list = await sshAddList(oldSock);
       assert.equal(list.code, 0, list.stderr);
-      assert.match(text(list), /\(ED25519\)/);
+      assert.ok(text(list).includes(peers.fingerprint), text(list));
       const r = await ssh(oldSock);
       assert.equal(r.code, 255, "ssh fails");
       assert.match(r.stderr, /Permission denied \(publickey\)/);
@@ -304,7 +213,7 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
     { skip: SKIP, timeout: 180_000 },
     async () => {
       const bound = () =>
-        realAgent.stderr().match(/process_ext_session_bind: recorded/g)?.length ?? 0;
+        peers.agentLog().match(/process_ext_session_bind: recorded/g)?.length ?? 0;
       const boundBefore = bound();
       await logins(bridgeModern, 10, 8);
       const s = socketStats(await idleStatus(), "SSH_AUTH_SOCK");
@@ -372,7 +281,7 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
       const after = await sshAddList(bridgeOld);
       assert.equal(after.code, 0, after.stderr);
       assert.ok(!text(after).includes(fingerprint), "the key is gone");
-      assert.ok(text(after).includes("(ED25519)"), "the login key stays");
+      assert.ok(text(after).includes(peers.fingerprint), "the login key stays");
     },
   );
 
@@ -387,7 +296,7 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
         daemon: s0.pid,
         agent: s0.agent.pid!,
         fixture: oldAgent.child.pid!,
-        "ssh-agent": realAgent.child.pid!,
+        "ssh-agent": peers.agentPid,
       };
       const base = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, fdCount(pid)]));
       const failures: string[] = [];

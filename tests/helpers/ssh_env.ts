@@ -60,6 +60,8 @@ async function startLogged(
 export interface SshPeers {
   /** The real agent's socket. */
   agentSock: string;
+  /** The real agent's pid. */
+  agentPid: number;
   /** socat's loopback port in front of the agent. */
   agentPort: number;
   /** sshd's loopback port. */
@@ -72,12 +74,23 @@ export interface SshPeers {
   user: string;
   /** sshd's output so far (for failure messages). */
   sshdLog(): string;
+  /** The agent's stderr so far: its debug lines with `agentDebug`, else little or nothing. */
+  agentLog(): string;
   /** Stop sshd, socat and the agent. */
   stop(): Promise<void>;
 }
 
+/** Options for {@linkcode startSshPeers}. */
+export interface SshPeersOptions {
+  /** Run `ssh-agent -d`: it logs each request (e.g. a recorded session-bind) to {@linkcode SshPeers.agentLog}. */
+  agentDebug?: boolean;
+}
+
 /** Start ssh-agent (with a new ed25519 key added), socat in front of it, and sshd, in `dir`. */
-export async function startSshPeers(dir: string): Promise<SshPeers> {
+export async function startSshPeers(
+  dir: string,
+  options: SshPeersOptions = {},
+): Promise<SshPeers> {
   const procs: StartedProcess[] = [];
   const stop = async () => {
     for (const p of procs) p.kill();
@@ -85,7 +98,10 @@ export async function startSshPeers(dir: string): Promise<SshPeers> {
   };
   try {
     const agentSock = join(dir, "real-agent.sock");
-    const agent = startProcess(["ssh-agent", "-D", "-a", agentSock], { timeoutMs: 30 * 60_000 });
+    const agent = startProcess(
+      ["ssh-agent", options.agentDebug ? "-d" : "-D", "-a", agentSock],
+      { timeoutMs: 30 * 60_000 },
+    );
     procs.push(agent);
     await agent.waitForStdout(1); // prints SSH_AUTH_SOCK=... once it listens
 
@@ -144,11 +160,13 @@ export async function startSshPeers(dir: string): Promise<SshPeers> {
     return {
       user,
       agentSock,
+      agentPid: agent.child.pid!,
       agentPort,
       sshdPort,
       publicKey,
       fingerprint,
       sshdLog: () => sshd.out.lines().join("\n"),
+      agentLog: () => agent.stderr(),
       stop,
     };
   } catch (err) {
