@@ -119,14 +119,19 @@ export class WinPipeServer {
     return this.#out.waitLine(match, ms, what, from);
   }
 
-  /** Resolves once the server reports no open client; fails after `ms` with the count. */
-  async waitIdle(ms: number): Promise<void> {
+  /**
+   * Resolves once the server reports at most `atMost` open clients (default
+   * none; pass the count from before a case so that a connection leaked by an
+   * earlier case does not fail this one); fails after `ms` with the count.
+   */
+  async waitIdle(ms: number, atMost = 0): Promise<void> {
     const deadline = Date.now() + ms;
-    while (this.open() > 0) {
+    while (this.open() > atMost) {
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new Error(
-          `${this.open()} pipe connection(s) still open after ${ms} ms; last lines:\n` +
+          `${this.open() - atMost} pipe connection(s) still open after ${ms} ms ` +
+            `(${this.open()} open, ${atMost} before this case); last lines:\n` +
             `${this.lines().slice(-5).join("\n")}\n${this.proc.stderr()}`,
         );
       }

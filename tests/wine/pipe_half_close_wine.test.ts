@@ -118,9 +118,10 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
             const server = mode === "length" ? b.length : b.echo;
             const sock = mode === "length" ? b.socks.LENGTH_PIPE : b.socks.ECHO_PIPE;
             const connect = () => getRuntime().connectUnix(sock);
+            const leakedBefore = server.open();
             const outcomes = await halfCloseRoundTrips(connect, size, parallel, lengthPrefix);
             assertAllExact(outcomes, lengthPrefix, b.box.log());
-            await server.waitIdle(IDLE_MS);
+            await server.waitIdle(IDLE_MS, leakedBefore);
           },
         );
       }
@@ -136,6 +137,7 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
         const server = mode === "length" ? b.length : b.echo;
         const sock = mode === "length" ? b.socks.LENGTH_PIPE : b.socks.ECHO_PIPE;
         const before = server.lines().length;
+        const leakedBefore = server.open();
         const conn = await getRuntime().connectUnix(sock);
         try {
           const writer = conn.writable.getWriter();
@@ -149,7 +151,7 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
         } finally {
           conn.close(); // gone, without reading a byte of the echo
         }
-        await server.waitIdle(IDLE_MS);
+        await server.waitIdle(IDLE_MS, leakedBefore);
       },
     );
   }

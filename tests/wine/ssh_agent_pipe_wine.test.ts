@@ -25,6 +25,8 @@ import { buildWinFixture, WinPipeServer } from "./_win_fixtures.ts";
 
 const CASE_TIMEOUT = 120_000;
 const LOGINS = 3;
+/** How long a pipe connection may stay open at the relay after its client is done. */
+const IDLE_MS = 30_000;
 
 /** Whether this build knows the per-socket `protocol` key (issue 10, `protocol: ssh-agent`). */
 function hasAgentProtocol(): boolean {
@@ -140,10 +142,11 @@ describe("ssh-agent through the Windows agent to a pipe relay, under Wine", () =
     { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
     async () => {
       const s = await theSetup();
+      const [modern, old] = [s.modern.open(), s.old.open()];
       await assertLists(s, s.socks.WIN_AGENT);
       await assertLists(s, s.socks.WIN_AGENT_OLD_RAW); // no session-bind in ssh-add -l
-      await s.modern.waitIdle(30_000);
-      await s.old.waitIdle(30_000);
+      await s.modern.waitIdle(IDLE_MS, modern);
+      await s.old.waitIdle(IDLE_MS, old);
     },
   );
 
@@ -152,8 +155,9 @@ describe("ssh-agent through the Windows agent to a pipe relay, under Wine", () =
     { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
     async () => {
       const s = await theSetup();
+      const open = s.modern.open();
       await assertLogsIn(s, s.socks.WIN_AGENT, LOGINS);
-      await s.modern.waitIdle(30_000);
+      await s.modern.waitIdle(IDLE_MS, open);
     },
   );
 
@@ -163,6 +167,7 @@ describe("ssh-agent through the Windows agent to a pipe relay, under Wine", () =
     async () => {
       const s = await theSetup();
       const before = s.old.lines().length;
+      const open = s.old.open();
       const r = await sshTrue(s.peers, s.socks.WIN_AGENT_OLD_RAW, s.box.dir);
       assert.notEqual(r.code, 0, "ssh must fail when the agent drops session-bind");
       assert.match(r.stderr, /Permission denied \(publickey\)/);
@@ -173,7 +178,7 @@ describe("ssh-agent through the Windows agent to a pipe relay, under Wine", () =
       );
       // The relay, not something else, ended it: it dropped a type-27 request.
       await s.old.waitLine((l) => l.startsWith("drop-extension"), 30_000, "the drop", before);
-      await s.old.waitIdle(30_000);
+      await s.old.waitIdle(IDLE_MS, open);
     },
   );
 
@@ -183,11 +188,12 @@ describe("ssh-agent through the Windows agent to a pipe relay, under Wine", () =
     async () => {
       const s = await theSetup();
       const before = s.old.lines().length;
+      const open = s.old.open();
       await assertLogsIn(s, s.socks.WIN_AGENT_OLD, LOGINS);
       // Each login's session-bind was dropped by the relay and answered FAILURE by the bridge.
       const drops = s.old.lines().slice(before).filter((l) => l.startsWith("drop-extension"));
       assert.ok(drops.length >= LOGINS, s.old.lines().slice(before).join("\n"));
-      await s.old.waitIdle(30_000);
+      await s.old.waitIdle(IDLE_MS, open);
     },
   );
 });
