@@ -42,6 +42,7 @@ const SOCKETS: SocketConfig[] = HOSTILE.map((path, i) => ({
   linuxAddr: { kind: "unix", path },
   windowsAddr: WIN.value,
   allowRemote: false,
+  protocol: "raw",
 }));
 
 /**
