@@ -27,7 +27,14 @@ export class ProtocolError extends Wsl2ProxyError {
 /** The preface exchange failed: stray bytes, wrong magic, or incompatible versions. */
 export class HandshakeError extends Wsl2ProxyError {
   constructor(
-    code: "BAD_MAGIC" | "VERSION_MISMATCH" | "HANDSHAKE_EOF" | "HANDSHAKE_TIMEOUT" | "BAD_ROLE",
+    code:
+      | "BAD_MAGIC"
+      | "VERSION_MISMATCH"
+      | "HANDSHAKE_EOF"
+      | "HANDSHAKE_TIMEOUT"
+      | "BAD_ROLE"
+      | "BAD_WINDOW"
+      | "BAD_FRAME_SIZE",
     message: string,
     options?: ErrorOptions,
   ) {

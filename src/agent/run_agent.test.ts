@@ -210,6 +210,7 @@ describe("runAgent", () => {
       capabilities: 0,
       streamWindow: 256 * 1024,
       sessionWindow: 64 << 20,
+      maxFramePayload: 64 * 1024,
       version: "9.0.0",
     });
     const { exit } = await agentFedWith(preface);

@@ -97,7 +97,12 @@ describe("frame codec", () => {
       INTERNAL: 7,
       SESSION_CLOSED: 8,
     });
-    assert.deepEqual(GoAwayCode, { NORMAL: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2 });
+    assert.deepEqual(GoAwayCode, {
+      NORMAL: 0,
+      PROTOCOL_ERROR: 1,
+      INTERNAL_ERROR: 2,
+      OVERLOADED: 3,
+    });
     assert.equal(MAX_TARGET_BYTES, 4096);
     assert.equal(MAX_REASON_BYTES, 1024);
   });

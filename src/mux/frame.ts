@@ -70,6 +70,8 @@ export const GoAwayCode = {
   NORMAL: 0,
   PROTOCOL_ERROR: 1,
   INTERNAL_ERROR: 2,
+  /** The peer left too many answers unread (it opens streams but does not read). */
+  OVERLOADED: 3,
 } as const;
 export type GoAwayCode = typeof GoAwayCode[keyof typeof GoAwayCode];
 

@@ -7,10 +7,10 @@
 import { StreamResetError } from "../errors.ts";
 import type { MuxStream } from "./stream.ts";
 
-/** What the session does on accept/reject. @internal */
+/** What the session does on accept/reject; the session keeps the object private. @internal */
 export interface IncomingHost {
-  _accept(stream: MuxStream): void;
-  _reject(stream: MuxStream, code: number, reason: string): void;
+  accept(stream: MuxStream): void;
+  reject(stream: MuxStream, code: number, reason: string): void;
 }
 
 /** A pending incoming stream. Answer it exactly once. */
@@ -47,7 +47,7 @@ export class IncomingStream {
   accept(): MuxStream {
     this.#answer();
     if (this.#stream.error) throw this.#stream.error;
-    this.#host._accept(this.#stream);
+    this.#host.accept(this.#stream);
     return this.#stream;
   }
 
@@ -55,7 +55,7 @@ export class IncomingStream {
   reject(code: number, reason: string): void {
     this.#answer();
     if (this.#stream.error) return;
-    this.#host._reject(this.#stream, code, reason);
+    this.#host.reject(this.#stream, code, reason);
   }
 
   #answer(): void {

@@ -1,9 +1,10 @@
 /**
  * The session's one writer: it owns everything waiting to go out and the
  * pump that writes it. Each turn builds one batch: control frames first
- * (SYN, ACK, RST, PING, window updates), then one DATA frame per ready stream
- * in round-robin until the batch is full. A FIN never overtakes its stream's
- * data because a stream hands out its FIN only after its last byte.
+ * (SYN, ACK, RST, PING, GO_AWAY), then the window updates it asks the budget
+ * and the streams for, then one DATA frame per ready stream in round-robin
+ * until the batch is full. A FIN never overtakes its stream's data because a
+ * stream hands out its FIN only after its last byte.
  *
  * Concurrency rules: `queue*`, `wantsSend`, `creditDue` and `wake` may be
  * called at any time from the reader pump or the application; they only
@@ -12,31 +13,26 @@
  * @module
  */
 import { encodeFrame, Flag, FrameType, HEADER_SIZE, writeHeader } from "./frame.ts";
+import type { ReceiveBudget, SendCredit } from "./flow.ts";
 import type { MuxStream } from "./stream.ts";
-
-/** Session-wide flow-control counters, shared with the session's reader side. */
-export interface SessionFlow {
-  /** Session credit the peer granted us. */
-  sendWindow: number;
-  /** Session credit the peer still has with us. */
-  recvAvail: number;
-  /** Bytes consumed by the application and not yet credited back. */
-  recvOwed: number;
-}
 
 /** What the pump needs to know. */
 export interface OutboundOptions {
   maxWriteBatch: number;
-  maxFramePayload: number;
-  /** Our session window: credit goes back once half of it is owed. */
-  sessionWindow: number;
-  /** Our initial stream window: session credit also goes back once half of it is owed. */
-  initialStreamWindow: number;
+  /** Largest DATA payload to send: the smaller of ours and the peer's. */
+  sendFramePayload: number;
   /** Build batches in one reused buffer (the writer is done with a chunk when its write resolves). */
   reuseWriteBuffer?: boolean;
 }
 
+/** Pongs beyond this many unanswered are dropped (a flooding peer). */
 const MAX_QUEUED_PONGS = 64;
+/**
+ * Answers to the peer (ACK and RST for its SYNs) that may wait for one write
+ * to finish. A peer that keeps opening streams without reading our output
+ * would grow them without bound; past this the session goes away.
+ */
+export const MAX_QUEUED_ANSWERS = 4096;
 
 /** The outbound queues and the writer pump of one session. */
 export class Outbound {
@@ -46,11 +42,14 @@ export class Outbound {
 
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #o: OutboundOptions;
-  readonly #flow: SessionFlow;
-  readonly #windowUpdate: (s: MuxStream) => number;
+  readonly #sendCredit: SendCredit;
+  readonly #budget: ReceiveBudget;
+  readonly #onOverload: (answers: number) => void;
   #control: Uint8Array[] = [];
   #queuedPongs = 0;
+  #queuedAnswers = 0;
   #ready: MuxStream[] = [];
+  #inReady = new Set<MuxStream>();
   #creditDue = new Set<MuxStream>();
   /** Scratch for #collect: stream id, flags, payload, per DATA frame. */
   #dataOut: (number | Uint8Array)[] = [];
@@ -59,23 +58,33 @@ export class Outbound {
   /** The reused batch buffer, when reuseWriteBuffer is on. */
   #scratch = new Uint8Array(0);
 
+  /** `onOverload` is called once the peer leaves more than {@linkcode MAX_QUEUED_ANSWERS} unread. */
   constructor(
     writer: WritableStreamDefaultWriter<Uint8Array>,
     options: OutboundOptions,
-    flow: SessionFlow,
-    windowUpdate: (s: MuxStream) => number,
+    sendCredit: SendCredit,
+    budget: ReceiveBudget,
+    onOverload: (answers: number) => void,
   ) {
     this.#writer = writer;
     this.#o = options;
-    this.#flow = flow;
-    this.#windowUpdate = windowUpdate;
+    this.#sendCredit = sendCredit;
+    this.#budget = budget;
+    this.#onOverload = onOverload;
   }
 
-  /** Queue an encoded control frame. */
+  /** Queue an encoded control frame of our own (SYN, our RST, PING). */
   queueControl(frame: Uint8Array): void {
     if (this.#stopped) return;
     this.#control.push(frame);
     this.#wake();
+  }
+
+  /** Queue an answer to the peer's SYN (ACK or RST); counted against {@linkcode MAX_QUEUED_ANSWERS}. */
+  queueAnswer(frame: Uint8Array): void {
+    if (this.#stopped) return;
+    if (++this.#queuedAnswers > MAX_QUEUED_ANSWERS) return this.#onOverload(this.#queuedAnswers);
+    this.queueControl(frame);
   }
 
   /** Queue a pong; false (dropped) when a flooding peer has 64 unanswered already. */
@@ -88,8 +97,8 @@ export class Outbound {
 
   /** A stream has data with credit, or a FIN, to send. */
   wantsSend(stream: MuxStream): void {
-    if (stream._inReady || this.#stopped) return;
-    stream._inReady = true;
+    if (this.#stopped || this.#inReady.has(stream)) return;
+    this.#inReady.add(stream);
     this.#ready.push(stream);
     this.#wake();
   }
@@ -101,7 +110,7 @@ export class Outbound {
     this.#wake();
   }
 
-  /** A stream is gone: it owes nothing any more. */
+  /** A stream is gone: it is owed nothing. (It leaves the ready queue at its next turn, having nothing to send.) */
   forget(stream: MuxStream): void {
     this.#creditDue.delete(stream);
   }
@@ -109,22 +118,6 @@ export class Outbound {
   /** Session credit came back or is owed: streams may be able to send. */
   wake(): void {
     this.#wake();
-  }
-
-  /** Consumed bytes were added to the session credit owed; wake if it is due. */
-  sessionCreditOwed(): void {
-    if (this.#sessionCreditDue(false)) this.#wake();
-  }
-
-  /**
-   * Session credit goes back with every batch that returns stream credit
-   * (so it never lags behind the streams' and cannot be what blocks a
-   * sender), and on its own once half the initial stream window is owed
-   * (credit of data discarded by resets).
-   */
-  #sessionCreditDue(withStreamCredit: boolean): boolean {
-    const owed = this.#flow.recvOwed;
-    return owed > 0 && (withStreamCredit || owed >= this.#o.initialStreamWindow / 2);
   }
 
   /** Sizes of the queues, for leak tests. */
@@ -136,7 +129,7 @@ export class Outbound {
     };
   }
 
-  /** Write batches until {@linkcode stop}; resolves with the write error, if any. */
+  /** Write batches until {@linkcode shutdown}; resolves with the write error, if any. */
   async pump(): Promise<Error | null> {
     try {
       while (!this.#stopped) {
@@ -161,6 +154,7 @@ export class Outbound {
     this.#stopped = true;
     this.#control = [];
     this.#ready = [];
+    this.#inReady.clear();
     this.#creditDue.clear();
     this.#wake();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -202,40 +196,42 @@ export class Outbound {
     for (const p of control) size += p.byteLength;
     this.#control = [];
     this.#queuedPongs = 0;
-    const flow = this.#flow;
-    if (this.#sessionCreditDue(this.#creditDue.size > 0)) {
-      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, flow.recvOwed));
+    this.#queuedAnswers = 0;
+    const sessionCredit = this.#budget.takeUpdate(this.#creditDue.size > 0);
+    if (sessionCredit > 0) {
+      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, sessionCredit));
       size += HEADER_SIZE;
-      flow.recvAvail += flow.recvOwed;
-      flow.recvOwed = 0;
     }
     for (const s of this.#creditDue) {
-      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, this.#windowUpdate(s)));
+      const n = s._takeWindowUpdate();
+      if (n === 0) continue;
+      control.push(encodeFrame(FrameType.WINDOW_UPDATE, 0, s.id, n));
       size += HEADER_SIZE;
     }
     this.#creditDue.clear();
     const max = this.#o.maxWriteBatch;
     const data = this.#dataOut;
+    const credit = this.#sendCredit;
     // Round-robin, one frame per stream per turn. A stream that can send but got
-    // nothing (session window exhausted) goes back and counts as idle; the loop
+    // nothing (session credit exhausted) goes back and counts as idle; the loop
     // ends when only idle streams remain.
     let idle = 0;
     while (size < max && this.#ready.length > idle) {
       const s = this.#ready.shift()!;
-      s._inReady = false;
-      const slice = s._takeSend(Math.min(this.#o.maxFramePayload, flow.sendWindow));
+      const slice = s._nextFrame(Math.min(this.#o.sendFramePayload, credit.available));
       if (slice) {
         idle = 0;
         const n = slice.bytes.byteLength;
         data.push(s.id, slice.fin ? Flag.FIN : 0, slice.bytes);
         size += HEADER_SIZE + n;
-        flow.sendWindow -= n;
+        credit.spend(n);
         this.bytesOut += n;
       }
       if (s._canSend()) {
-        s._inReady = true;
         this.#ready.push(s);
         if (!slice) idle++;
+      } else {
+        this.#inReady.delete(s);
       }
     }
     const frames = control.length + data.length / 3;
@@ -274,7 +270,7 @@ export class Outbound {
     if (this.#scratch.byteLength < size) {
       // A batch stops at the first frame that reaches maxWriteBatch, after the control frames.
       this.#scratch = new Uint8Array(
-        Math.max(size, this.#o.maxWriteBatch + this.#o.maxFramePayload + 1024),
+        Math.max(size, this.#o.maxWriteBatch + this.#o.sendFramePayload + 1024),
       );
     }
     return this.#scratch.subarray(0, size);

@@ -1,26 +1,35 @@
 /**
  * The preface each side sends before its first frame, and the checks made on
  * the peer's: magic bytes (so stray output on the pipe is caught before it can
- * corrupt a stream), protocol version, role, program version and windows.
+ * corrupt a stream), protocol version, role, program version, windows and
+ * frame size.
  *
  * ```
- * 0        8     9      10       12             16              20              24    25
- * +--------+-----+------+--------+--------------+---------------+---------------+-----+---------+
- * | magic  |proto| role | rsvd=0 | capabilities | stream window | session window| len | version |
- * +--------+-----+------+--------+--------------+---------------+---------------+-----+---------+
+ * 0       8     9     10       12             16              20               24              28    29
+ * +-------+-----+-----+--------+--------------+---------------+----------------+---------------+-----+---------+
+ * | magic |proto| role| rsvd=0 | capabilities | stream window | session window | frame payload | len | version |
+ * +-------+-----+-----+--------+--------------+---------------+----------------+---------------+-----+---------+
  * ```
+ *
+ * Protocol 1 had no frame payload field (its `len` was at 24); a protocol-1
+ * preface is still decoded, so that the version mismatch can be reported.
  *
  * @module
  */
 import { HandshakeError } from "../errors.ts";
+import { MAX_WINDOW } from "./frame.ts";
 import { preview } from "./frame_decoder.ts";
 
 /** `\x89W2P\r\n\x1a\n`: non-ASCII first byte and CR/LF/^Z catch text-mode mangling, as in PNG. */
 export const PREFACE_MAGIC = new Uint8Array([0x89, 0x57, 0x32, 0x50, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** Wire protocol version spoken by this build. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Size of the preface without the version string. */
-export const PREFACE_FIXED_SIZE = 25;
+export const PREFACE_FIXED_SIZE = 29;
+/** Size of a protocol-1 preface without the version string. */
+const V1_FIXED_SIZE = 25;
+/** The smallest stream window and frame payload a side may announce. */
+export const MIN_ANNOUNCED = 1024;
 
 /** Which ids a side opens: the Linux side is `"client"` (odd), the Windows side `"server"` (even). */
 export type Role = "client" | "server";
@@ -37,6 +46,8 @@ export interface Preface {
   streamWindow: number;
   /** Session-wide receive budget this side grants. */
   sessionWindow: number;
+  /** Largest DATA payload this side accepts; each side sends at most the smaller of the two. */
+  maxFramePayload: number;
   /** The program's own version, e.g. `0.1.0`. */
   version: string;
 }
@@ -53,7 +64,8 @@ export function encodePreface(p: Preface): Uint8Array {
   view.setUint32(12, p.capabilities >>> 0);
   view.setUint32(16, p.streamWindow >>> 0);
   view.setUint32(20, p.sessionWindow >>> 0);
-  buf[24] = version.byteLength;
+  view.setUint32(24, p.maxFramePayload >>> 0);
+  buf[28] = version.byteLength;
   buf.set(version, PREFACE_FIXED_SIZE);
   return buf;
 }
@@ -86,10 +98,13 @@ export function decodePreface(
       );
     }
   }
-  if (buf.byteLength < PREFACE_FIXED_SIZE) return null;
+  if (buf.byteLength < V1_FIXED_SIZE) return null;
+  const v1 = buf[8] === 1;
+  const fixed = v1 ? V1_FIXED_SIZE : PREFACE_FIXED_SIZE;
+  if (buf.byteLength < fixed) return null;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const len = buf[24];
-  if (buf.byteLength < PREFACE_FIXED_SIZE + len) return null;
+  const len = buf[fixed - 1];
+  if (buf.byteLength < fixed + len) return null;
   const roleByte = buf[9];
   if (roleByte !== 1 && roleByte !== 2) {
     throw new HandshakeError("BAD_ROLE", `${names.peer} announced an unknown role ${roleByte}`);
@@ -100,9 +115,10 @@ export function decodePreface(
     capabilities: view.getUint32(12),
     streamWindow: view.getUint32(16),
     sessionWindow: view.getUint32(20),
-    version: new TextDecoder().decode(buf.subarray(PREFACE_FIXED_SIZE, PREFACE_FIXED_SIZE + len)),
+    maxFramePayload: v1 ? 65536 : view.getUint32(24),
+    version: new TextDecoder().decode(buf.subarray(fixed, fixed + len)),
   };
-  return { preface, size: PREFACE_FIXED_SIZE + len };
+  return { preface, size: fixed + len };
 }
 
 /**
@@ -127,10 +143,20 @@ export function checkPreface(local: Preface, peer: Preface, names: PeerNames, hi
       `both sides announced role "${local.role}"; one side must be the Linux daemon and the other the Windows agent`,
     );
   }
-  if (peer.streamWindow < 1024 || peer.sessionWindow < peer.streamWindow) {
+  if (
+    peer.streamWindow < MIN_ANNOUNCED || peer.streamWindow > MAX_WINDOW ||
+    peer.sessionWindow < peer.streamWindow
+  ) {
     throw new HandshakeError(
-      "BAD_ROLE",
-      `${names.peer} announced unusable windows (stream ${peer.streamWindow}, session ${peer.sessionWindow})`,
+      "BAD_WINDOW",
+      `${names.peer} announced unusable windows (stream ${peer.streamWindow}, must be ${MIN_ANNOUNCED}..${MAX_WINDOW}; ` +
+        `session ${peer.sessionWindow}, must be at least the stream window)`,
+    );
+  }
+  if (peer.maxFramePayload < MIN_ANNOUNCED) {
+    throw new HandshakeError(
+      "BAD_FRAME_SIZE",
+      `${names.peer} announced a maximum frame payload of ${peer.maxFramePayload} bytes (must be at least ${MIN_ANNOUNCED})`,
     );
   }
 }

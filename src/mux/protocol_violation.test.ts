@@ -11,7 +11,7 @@ import {
   HEADER_SIZE,
 } from "./frame.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
-import { encodePreface, PROTOCOL_VERSION } from "./preface.ts";
+import { encodePreface, PREFACE_FIXED_SIZE, PROTOCOL_VERSION } from "./preface.ts";
 import { HandshakeError, ProtocolError } from "../errors.ts";
 import { type Duplex, PIPE_KINDS } from "../../tests/helpers/pipes.ts";
 import { echoHandler, within } from "../../tests/helpers/mux.ts";
@@ -22,6 +22,7 @@ const PEER = {
   capabilities: 0,
   streamWindow: 256 * 1024,
   sessionWindow: 64 << 20,
+  maxFramePayload: 64 * 1024,
   version: "1.0.0",
 };
 
@@ -38,8 +39,9 @@ function rawPeer(end: Duplex) {
     /** Read frames until a GO_AWAY arrives (or EOF); return its code and reason. */
     async goAway(): Promise<{ code: number; reason: string } | null> {
       for (;;) {
-        if (!skipped && buf.byteLength >= 25 && buf.byteLength >= 25 + buf[24]) {
-          decoder.push(buf.subarray(25 + buf[24]));
+        const fixed = PREFACE_FIXED_SIZE;
+        if (!skipped && buf.byteLength >= fixed && buf.byteLength >= fixed + buf[fixed - 1]) {
+          decoder.push(buf.subarray(fixed + buf[fixed - 1]));
           skipped = true;
         }
         if (skipped) {

@@ -2,16 +2,12 @@
  * A multiplexed session over one pair of byte streams.
  *
  * Two pumps run per session. The reader pump decodes frames and dispatches
- * them synchronously: it never awaits a stream's consumer and never waits for
- * the writer, so one stalled stream or a full pipe cannot freeze the others.
- * The writer pump is the only code that writes: control frames first, then
- * one DATA frame per ready stream in round-robin, batched into one write.
- *
- * Layout: the writer lives in `outbound.ts`, pings in `pings.ts`, the plain
- * types in `session_types.ts`. What stays here (about 500 lines, over the
- * usual 400) is the stream table and the inbound frame handlers that mutate
- * it; splitting those apart would need a wide internal interface between two
- * files, which reads worse than one state machine in one place.
+ * each through a handler table, synchronously: it never awaits a stream's
+ * consumer and never waits for the writer, so one stalled stream or a full
+ * pipe cannot freeze the others. The writer pump (`outbound.ts`) is the only
+ * code that writes. Streams (`stream.ts`) own their state and windows; the
+ * credit rules live in `flow.ts`. What stays here is the stream table, the
+ * dispatch, and the session's life: connect, open, ping, close.
  *
  * @module
  */
@@ -23,13 +19,14 @@ import {
   Flag,
   FrameType,
   GoAwayCode,
-  MAX_WINDOW,
+  MAX_TARGET_BYTES,
   ResetCode,
 } from "./frame.ts";
 import type { Frame } from "./frame.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
+import { ReceiveBudget, SendCredit } from "./flow.ts";
 import { handshake } from "./handshake.ts";
-import { IncomingStream } from "./incoming_stream.ts";
+import { type IncomingHost, IncomingStream } from "./incoming_stream.ts";
 import {
   type ResolvedSessionOptions,
   resolveSessionOptions,
@@ -37,54 +34,41 @@ import {
   writesComplete,
 } from "./options.ts";
 import { type Preface, PROTOCOL_VERSION } from "./preface.ts";
-import { MuxStream, type StreamHost } from "./stream.ts";
-import { Outbound, type SessionFlow } from "./outbound.ts";
+import { MuxStream, type StreamHost, StreamState } from "./stream.ts";
+import { Outbound } from "./outbound.ts";
 import { Pings } from "./pings.ts";
 import type { OpenOptions, SessionCloseInfo, SessionStats } from "./session_types.ts";
 
 export type { OpenOptions, SessionCloseInfo, SessionStats };
 
-interface PendingOpen {
-  stream: MuxStream;
-  resolve: (s: MuxStream) => void;
-  reject: (e: Error) => void;
-}
+const encoder = new TextEncoder();
 
 /** One end of a multiplexed session. Create with {@linkcode Session.connect}. */
-export class Session implements StreamHost {
-  /** The peer's preface: its version, role, capabilities and windows. */
+export class Session {
+  /** The peer's preface: its version, role, capabilities, windows and frame size. */
   readonly peer: Preface;
   /** Resolves (never rejects) when the session has ended and its output is closed. */
   readonly closed: Promise<SessionCloseInfo>;
 
   readonly #o: ResolvedSessionOptions;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #decoder: FrameDecoder;
   readonly #streams = new Map<number, MuxStream>();
-  readonly #opening = new Map<number, PendingOpen>();
   readonly #pings = new Pings();
+  readonly #sendCredit: SendCredit;
+  readonly #budget: ReceiveBudget;
+  readonly #out: Outbound;
+  /** Frame handlers, indexed by frame type. */
+  readonly #handlers: readonly ((f: Frame) => void)[];
+  /** What streams and incoming streams may ask of the session; never handed to the application. */
+  readonly #host: StreamHost;
+  readonly #incomingHost: IncomingHost;
   #resolveClosed!: (info: SessionCloseInfo) => void;
   #closeInfo: SessionCloseInfo | null = null;
-
-  /** Σ of the live streams' receive windows: what they may hold at most (see #windowUpdate). */
-  #committed = 0;
   #nextId: number;
   #lastPeerId = 0;
   #keepalive: ReturnType<typeof setInterval> | undefined;
-
-  // Flow control (see docs/PROTOCOL.md, "Flow control"), shared with the writer.
-  readonly #flow: SessionFlow;
-  readonly #out: Outbound;
-  #stats: Omit<SessionStats, "rttMs"> = {
-    openStreams: 0,
-    totalStreams: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    framesIn: 0,
-    framesOut: 0,
-    bufferedIn: 0,
-  };
+  #stats = { totalStreams: 0, bytesIn: 0, framesIn: 0 };
 
   /**
    * Exchange prefaces over `readable`/`writable` and start the session.
@@ -111,6 +95,7 @@ export class Session implements StreamHost {
       capabilities: o.capabilities,
       streamWindow: o.initialStreamWindow,
       sessionWindow: o.sessionWindow,
+      maxFramePayload: o.maxFramePayload,
       version: o.version,
     };
     try {
@@ -140,11 +125,59 @@ export class Session implements StreamHost {
   ) {
     this.#o = o;
     this.#reader = reader;
-    this.#writer = writer;
     this.peer = peer;
     this.#nextId = o.role === "client" ? 1 : 2;
-    this.#flow = { sendWindow: peer.sessionWindow, recvAvail: o.sessionWindow, recvOwed: 0 };
-    this.#out = new Outbound(writer, o, this.#flow, (s) => this.#windowUpdate(s));
+    this.#sendCredit = new SendCredit(peer.sessionWindow, 0xffff_ffff, "session send");
+    this.#budget = new ReceiveBudget(o.sessionWindow, o.initialStreamWindow / 2);
+    this.#out = new Outbound(
+      writer,
+      {
+        maxWriteBatch: o.maxWriteBatch,
+        sendFramePayload: Math.min(o.maxFramePayload, peer.maxFramePayload),
+        reuseWriteBuffer: o.reuseWriteBuffer,
+      },
+      this.#sendCredit,
+      this.#budget,
+      (answers) => {
+        const reason =
+          `${this.#o.names.peer} does not read its answers: ${answers} ACK/RST frames waiting`;
+        this.#end({ reason, error: new SessionClosedError(reason), remote: false }, {
+          code: GoAwayCode.OVERLOADED,
+          reason,
+        });
+      },
+    );
+    this.#handlers = [
+      (f) => this.#onData(f), // FrameType.DATA
+      (f) => this.#onWindowUpdate(f), // FrameType.WINDOW_UPDATE
+      (f) => this.#onPing(f), // FrameType.PING
+      (f) => this.#onGoAway(f), // FrameType.GO_AWAY
+    ];
+    this.#host = {
+      ready: (s) => this.#out.wantsSend(s),
+      creditDue: (s) => this.#out.creditDue(s),
+      sendReset: (s, code, reason) => {
+        if (this.#closeInfo || !this.#streams.has(s.id)) return;
+        const rst = encodeRst(s.id, code, reason);
+        // Refusing the peer's SYN answers it; resetting an accepted stream is our own doing.
+        if (s.state === StreamState.SYN_RECEIVED) this.#out.queueAnswer(rst);
+        else this.#out.queueControl(rst);
+      },
+      consumed: (n) => {
+        if (!this.#closeInfo && this.#budget.consumed(n)) this.#out.wake();
+      },
+      finished: (s) => {
+        this.#streams.delete(s.id);
+        this.#out.forget(s);
+      },
+    };
+    this.#incomingHost = {
+      accept: (s) => {
+        s._accept();
+        this.#out.queueAnswer(encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, s.id, 0));
+      },
+      reject: (s, code, reason) => s.reset(code, reason),
+    };
     this.#decoder = new FrameDecoder({ maxPayload: o.maxFramePayload });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#decoder.push(leftover);
@@ -164,19 +197,21 @@ export class Session implements StreamHost {
   stats(): SessionStats {
     return {
       ...this.#stats,
-      bytesOut: this.#out.bytesOut,
-      rttMs: this.#pings.rttMs,
-      framesOut: this.#out.framesOut,
       openStreams: this.#streams.size,
-      bufferedIn: this.#o.sessionWindow - this.#flow.recvAvail - this.#flow.recvOwed,
+      bytesOut: this.#out.bytesOut,
+      framesOut: this.#out.framesOut,
+      bufferedIn: this.#budget.unread,
+      rttMs: this.#pings.rttMs,
     };
   }
 
   /** Sizes of every internal table and queue; all zero on an idle session. For leak tests. @internal */
   _internals(): Record<string, number> {
+    let opening = 0;
+    for (const s of this.#streams.values()) if (s.state === StreamState.SYN_SENT) opening++;
     return {
       streams: this.#streams.size,
-      opening: this.#opening.size,
+      opening,
       pings: this.#pings.size,
       ...this.#out.internals(),
       keepaliveTimers: this.#keepalive === undefined ? 0 : 1,
@@ -193,9 +228,11 @@ export class Session implements StreamHost {
     if (this.#closeInfo) {
       return Promise.reject(new SessionClosedError(`session closed: ${this.#closeInfo.reason}`));
     }
-    const bytes = new TextEncoder().encode(target);
-    if (bytes.byteLength === 0 || bytes.byteLength > 4096) {
-      return Promise.reject(new RangeError("target must be 1..4096 bytes of UTF-8"));
+    const bytes = encoder.encode(target);
+    if (bytes.byteLength === 0 || bytes.byteLength > MAX_TARGET_BYTES) {
+      return Promise.reject(
+        new RangeError(`target must be 1..${MAX_TARGET_BYTES} bytes of UTF-8`),
+      );
     }
     if (this.#streams.size >= this.#o.maxStreams) {
       return Promise.reject(
@@ -204,22 +241,20 @@ export class Session implements StreamHost {
     }
     const id = this.#nextId;
     this.#nextId += 2;
-    const stream = this.#newStream(id, target);
+    const stream = this.#newStream(id, target, StreamState.SYN_SENT);
+    this.#out.queueControl(encodeFrame(FrameType.DATA, Flag.SYN, id, bytes.byteLength, bytes));
     return new Promise<MuxStream>((resolve, reject) => {
-      this.#opening.set(id, { stream, resolve, reject });
-      this.#out.queueControl(encodeFrame(FrameType.DATA, Flag.SYN, id, bytes.byteLength, bytes));
+      stream._opened.then(() => resolve(stream), reject);
       const signal = options.signal;
-      if (signal) {
-        const onAbort = () => {
-          if (!this.#opening.has(id)) return;
-          this.#opening.delete(id);
-          stream.reset(ResetCode.CANCEL, "open aborted");
-          reject(signal.reason ?? new StreamResetError(ResetCode.CANCEL, "open aborted", false));
-        };
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-        stream.closed.then(() => signal.removeEventListener("abort", onAbort));
-      }
+      if (!signal) return;
+      const onAbort = () => {
+        if (stream.state !== StreamState.SYN_SENT) return;
+        reject(signal.reason ?? new StreamResetError(ResetCode.CANCEL, "open aborted", false));
+        stream.reset(ResetCode.CANCEL, "open aborted");
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+      stream.closed.then(() => signal.removeEventListener("abort", onAbort));
     });
   }
 
@@ -239,7 +274,7 @@ export class Session implements StreamHost {
     return this.closed;
   }
 
-  // ---- reader pump ------------------------------------------------------
+  // ---- reader pump and frame handlers ---------------------------------------
 
   async #readLoop(): Promise<void> {
     try {
@@ -275,24 +310,7 @@ export class Session implements StreamHost {
     let f: Frame | null;
     while (!this.#closeInfo && (f = this.#decoder.next()) !== null) {
       this.#stats.framesIn++;
-      switch (f.type) {
-        case FrameType.DATA:
-          this.#onData(f);
-          break;
-        case FrameType.WINDOW_UPDATE:
-          this.#onWindowUpdate(f);
-          break;
-        case FrameType.PING:
-          this.#onPing(f);
-          break;
-        case FrameType.GO_AWAY: {
-          const { code, reason } = decodeReason(f.payload);
-          const why = `${this.#o.names.peer} ended the session (GO_AWAY code ${code}): ${reason}`;
-          const error = code === GoAwayCode.NORMAL ? null : new SessionClosedError(why);
-          this.#end({ reason: why, error, remote: true });
-          break;
-        }
-      }
+      this.#handlers[f.type](f);
     }
   }
 
@@ -302,37 +320,17 @@ export class Session implements StreamHost {
     if (f.flags & Flag.RST) {
       if (!stream) return this.#checkKnown(f.streamId);
       const { code, reason } = decodeReason(f.payload);
-      stream._remoteReset(code, reason); // a pending open() is rejected by _finished()
-      return;
+      return stream._onReset(code, reason);
     }
     const n = f.payload.byteLength;
-    if (n > this.#flow.recvAvail) {
-      throw new ProtocolError(
-        `session window overflow: ${n} bytes sent with only ${this.#flow.recvAvail} of credit`,
-      );
-    }
-    this.#flow.recvAvail -= n;
+    this.#budget.onData(n);
     this.#stats.bytesIn += n;
     if (!stream) {
       this.#checkKnown(f.streamId);
-      this.#returnSessionCredit(n); // late data for a stream we already dropped
+      this.#host.consumed(n); // late data for a stream that has ended: credit it back at once
       return;
     }
-    if (!stream._established) {
-      throw new ProtocolError(`DATA on stream ${f.streamId} before it was accepted`);
-    }
-    if (stream._remoteDone) {
-      if (stream.error) return this.#returnSessionCredit(n); // we reset it; data was in flight
-      throw new ProtocolError(`DATA on stream ${f.streamId} after its FIN`);
-    }
-    if (n > stream._recvAvail) {
-      throw new ProtocolError(
-        `stream window overflow on stream ${f.streamId}: ${n} bytes sent with only ${stream._recvAvail} of credit`,
-      );
-    }
-    stream._recvAvail -= n;
-    if (n > 0) stream._receive(f.payload);
-    if (f.flags & Flag.FIN) stream._receiveFin();
+    stream._onData(f.payload, (f.flags & Flag.FIN) !== 0);
   }
 
   #onSyn(f: Frame): void {
@@ -356,12 +354,12 @@ export class Session implements StreamHost {
     const handler = this.#o.onStream;
     if (!handler || this.#streams.size >= this.#o.maxStreams) {
       const reason = handler ? "too many open streams" : "this side accepts no streams";
-      this.#out.queueControl(encodeRst(id, ResetCode.REFUSED, reason));
+      this.#out.queueAnswer(encodeRst(id, ResetCode.REFUSED, reason));
       return;
     }
-    const stream = this.#newStream(id, target);
+    const stream = this.#newStream(id, target, StreamState.SYN_RECEIVED);
     try {
-      handler(new IncomingStream(this, stream));
+      handler(new IncomingStream(this.#incomingHost, stream));
     } catch (e) {
       stream.reset(
         ResetCode.INTERNAL,
@@ -372,29 +370,13 @@ export class Session implements StreamHost {
 
   #onWindowUpdate(f: Frame): void {
     if (f.streamId === 0) {
-      if (this.#flow.sendWindow + f.length > 0xffff_ffff) {
-        throw new ProtocolError("session send window overflow");
-      }
-      this.#flow.sendWindow += f.length;
+      this.#sendCredit.grant(f.length);
       this.#out.wake();
       return;
     }
     const stream = this.#streams.get(f.streamId);
     if (!stream) return this.#checkKnown(f.streamId);
-    if (f.flags & Flag.ACK) {
-      const pending = this.#opening.get(f.streamId);
-      if (!pending) throw new ProtocolError(`unexpected ACK on stream ${f.streamId}`);
-      this.#opening.delete(f.streamId);
-      stream._established = true;
-      pending.resolve(stream);
-    }
-    if (f.length > 0) {
-      if (stream._sendWindow + f.length > MAX_WINDOW) {
-        throw new ProtocolError(`window overflow on stream ${f.streamId}`);
-      }
-      stream._sendWindow += f.length;
-      if (stream._canSend()) this._wantsSend(stream);
-    }
+    stream._onWindowUpdate(f.length, (f.flags & Flag.ACK) !== 0);
   }
 
   #onPing(f: Frame): void {
@@ -405,6 +387,13 @@ export class Session implements StreamHost {
     this.#pings.pong(f.length);
   }
 
+  #onGoAway(f: Frame): void {
+    const { code, reason } = decodeReason(f.payload);
+    const why = `${this.#o.names.peer} ended the session (GO_AWAY code ${code}): ${reason}`;
+    const error = code === GoAwayCode.NORMAL ? null : new SessionClosedError(why);
+    this.#end({ reason: why, error, remote: true });
+  }
+
   /** A frame for an id not in the table: fine if it was used before, an error otherwise. */
   #checkKnown(id: number): void {
     const ours = (id % 2 === 1) === (this.#o.role === "client");
@@ -412,83 +401,23 @@ export class Session implements StreamHost {
     if (!used) throw new ProtocolError(`frame for stream ${id}, which was never opened`);
   }
 
-  #newStream(id: number, target: string): MuxStream {
-    const stream = new MuxStream(this, id, target, this.peer.streamWindow);
-    stream._recvAvail = stream._window = this.#o.initialStreamWindow;
-    this.#committed += stream._window;
+  #newStream(
+    id: number,
+    target: string,
+    state: typeof StreamState.SYN_SENT | typeof StreamState.SYN_RECEIVED,
+  ): MuxStream {
+    const stream = new MuxStream(this.#host, {
+      id,
+      target,
+      state,
+      sendWindow: this.peer.streamWindow,
+      budget: this.#budget,
+      initialWindow: this.#o.initialStreamWindow,
+      maxWindow: this.#o.streamWindow,
+    });
     this.#streams.set(id, stream);
     this.#stats.totalStreams++;
     return stream;
-  }
-
-  // ---- StreamHost / IncomingHost ------------------------------------------
-
-  /** @internal */
-  _accept(stream: MuxStream): void {
-    stream._established = true;
-    this.#out.queueControl(encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, stream.id, 0));
-  }
-
-  /** @internal */
-  _reject(stream: MuxStream, code: number, reason: string): void {
-    stream.reset(code, reason);
-  }
-
-  /** @internal */
-  _wantsSend(stream: MuxStream): void {
-    this.#out.wantsSend(stream);
-  }
-
-  /** @internal */
-  _sendReset(stream: MuxStream, code: number, reason: string): void {
-    if (this.#closeInfo || !this.#streams.has(stream.id)) return;
-    this.#out.queueControl(encodeRst(stream.id, code, reason));
-  }
-
-  /** @internal */
-  _consumed(stream: MuxStream, n: number): void {
-    if (this.#closeInfo) return;
-    this.#returnSessionCredit(n);
-    if (stream._remoteDone || !this.#streams.has(stream.id)) return;
-    stream._creditOwed += n;
-    if (stream._creditOwed >= stream._window / 2) this.#out.creditDue(stream);
-  }
-
-  /** @internal */
-  _finished(stream: MuxStream): void {
-    if (this.#streams.delete(stream.id)) this.#committed -= stream._window;
-    this.#out.forget(stream);
-    const pending = this.#opening.get(stream.id);
-    if (pending) {
-      this.#opening.delete(stream.id);
-      pending.reject(stream.error ?? new SessionClosedError("stream ended before it was accepted"));
-    }
-  }
-
-  #returnSessionCredit(n: number): void {
-    this.#flow.recvOwed += n;
-    this.#out.sessionCreditOwed();
-  }
-
-  /**
-   * The WINDOW_UPDATE increment for a stream owing credit: what its
-   * application consumed, plus growth. A stream grows (doubling, up to
-   * `streamWindow`) only while its application keeps up (nothing queued
-   * unread) and only out of the budget no stream has committed yet, so streams
-   * that never read keep their small initial window and cannot take the
-   * budget from streams that do (docs/PROTOCOL.md, "Flow control").
-   */
-  #windowUpdate(s: MuxStream): number {
-    const owed = s._creditOwed;
-    s._creditOwed = 0;
-    const free = this.#o.sessionWindow - this.#committed;
-    const grow = s.buffered === 0
-      ? Math.max(0, Math.min(s._window, this.#o.streamWindow - s._window, free))
-      : 0;
-    s._window += grow;
-    this.#committed += grow;
-    s._recvAvail += owed + grow;
-    return owed + grow;
   }
 
   async #writeLoop(): Promise<void> {
@@ -519,8 +448,6 @@ export class Session implements StreamHost {
     const farewell = payload
       ? encodeFrame(FrameType.GO_AWAY, 0, 0, payload.byteLength, payload)
       : null;
-    for (const p of this.#opening.values()) p.reject(cause);
-    this.#opening.clear();
     for (const s of [...this.#streams.values()]) s._sessionEnded(cause);
     this.#streams.clear();
     this.#pings.failAll(cause);

@@ -1,31 +1,76 @@
 /**
- * One multiplexed stream: a `readable`/`writable` pair with half-close, reset
- * and credit-based flow control.
+ * One multiplexed stream: a state machine that owns its state, both of its
+ * windows and its buffers, behind a `readable`/`writable` pair.
  *
- * Concurrency rules: every method runs on the event loop; the session calls the
- * `_`-prefixed methods from its reader pump (which never awaits them) and its
- * writer pump. Received bytes are credited back to the peer only once the
- * application has read them and asks for more, so an unread stream (or one
- * whose reader is stuck passing a chunk on) holds at most one window.
+ * States (docs/PROTOCOL.md §4–5):
+ *
+ * ```
+ *  open() ─> SYN_SENT ──ACK──┐            ┌── FIN sent ──> LOCAL_CLOSED ──FIN received──┐
+ *                            ├─> ESTABLISHED                                           ├─> CLOSED
+ *  SYN ──> SYN_RECEIVED ─accept()─┘       └── FIN received ─> REMOTE_CLOSED ──FIN sent─┘
+ *  any state ── RST sent or received, session ended ──> RESET
+ * ```
+ *
+ * Concurrency rules: every method runs on the event loop. The session calls
+ * the `_on…` methods from its reader pump (which never awaits them) and the
+ * writer calls `_takeWindowUpdate`/`_nextFrame`; the application only uses
+ * the public surface. Received bytes are credited back only once the
+ * application has read them and asks for more, so a stream whose reader is
+ * stuck holds at most its window.
  *
  * @module
  */
-import { SessionClosedError, StreamResetError } from "../errors.ts";
-import { ResetCode } from "./frame.ts";
+import { ProtocolError, SessionClosedError, StreamResetError } from "../errors.ts";
+import { MAX_WINDOW, ResetCode } from "./frame.ts";
+import { type ReceiveBudget, ReceiveWindow, SendCredit } from "./flow.ts";
 
-/** What a stream needs from its session. @internal */
+/** The states of a stream. */
+export const StreamState = {
+  /** We sent SYN and wait for ACK or RST. */
+  SYN_SENT: "syn-sent",
+  /** The peer sent SYN; our application has not answered yet. */
+  SYN_RECEIVED: "syn-received",
+  /** Data may flow both ways. */
+  ESTABLISHED: "established",
+  /** We sent FIN; the peer may still send. */
+  LOCAL_CLOSED: "local-closed",
+  /** The peer sent FIN; we may still send. */
+  REMOTE_CLOSED: "remote-closed",
+  /** FIN went both ways. */
+  CLOSED: "closed",
+  /** Reset by either side, or the session ended first. */
+  RESET: "reset",
+} as const;
+export type StreamState = typeof StreamState[keyof typeof StreamState];
+
+/** What a stream needs from its session; the session keeps the object private. @internal */
 export interface StreamHost {
-  /** The stream has something for the writer pump (data with credit, or a FIN). */
-  _wantsSend(stream: MuxStream): void;
-  /** Queue an RST for this stream. */
-  _sendReset(stream: MuxStream, code: number, reason: string): void;
-  /** The application consumed (or we discarded) `n` received bytes: return credit. */
-  _consumed(stream: MuxStream, n: number): void;
-  /** Both directions are finished; forget the stream. */
-  _finished(stream: MuxStream): void;
+  /** The stream has data with credit, or a FIN, for the writer. */
+  ready(stream: MuxStream): void;
+  /** The stream owes its peer a window update. */
+  creditDue(stream: MuxStream): void;
+  /** Queue an RST for the stream. */
+  sendReset(stream: MuxStream, code: number, reason: string): void;
+  /** `n` received bytes were read or discarded: session credit. */
+  consumed(n: number): void;
+  /** The stream reached CLOSED or RESET: forget it. */
+  finished(stream: MuxStream): void;
 }
 
-/** A payload slice the writer pump takes from a stream. @internal */
+/** What a stream is created with. @internal */
+export interface StreamInit {
+  id: number;
+  target: string;
+  state: typeof StreamState.SYN_SENT | typeof StreamState.SYN_RECEIVED;
+  /** The peer's initial stream window: our send credit. */
+  sendWindow: number;
+  /** Our receive budget, and our initial and largest stream windows. */
+  budget: ReceiveBudget;
+  initialWindow: number;
+  maxWindow: number;
+}
+
+/** A payload slice the writer takes from a stream for one DATA frame. @internal */
 export interface SendSlice {
   bytes: Uint8Array;
   fin: boolean;
@@ -47,7 +92,12 @@ export class MuxStream {
   readonly closed: Promise<void>;
 
   readonly #host: StreamHost;
+  #state: StreamState;
+  readonly #recv: ReceiveWindow;
+  readonly #send: SendCredit;
+  #error: Error | null = null;
   #resolveClosed!: () => void;
+  #opened: PromiseWithResolvers<void> | null = null;
   #readController!: ReadableStreamDefaultController<Uint8Array>;
   #writeController!: WritableStreamDefaultController;
 
@@ -56,23 +106,9 @@ export class MuxStream {
   #queued = 0;
   #waiting = false; // a read is pending and the queue is empty
   #delivered = 0; // bytes handed to the reader, credited at its next read
-  #remoteFin = false;
   #readClosed = false;
 
-  /** Receive credit the peer still has on this stream. @internal */
-  _recvAvail = 0;
-  /** This stream's receive window: credit the peer has plus bytes not yet credited back. @internal */
-  _window = 0;
-  /** Bytes consumed since we last returned credit. @internal */
-  _creditOwed = 0;
-  /** Whether the stream sits in the writer pump's ready queue. @internal */
-  _inReady = false;
-  /** Whether ACK was sent or received (data may flow). @internal */
-  _established = false;
-
   // Send side.
-  /** Credit the peer has granted us on this stream. @internal */
-  _sendWindow: number;
   #chunk: Uint8Array | null = null;
   #chunkOffset = 0;
   #chunkDone: (() => void) | null = null;
@@ -80,23 +116,25 @@ export class MuxStream {
   #finPending = false;
   #finDone: (() => void) | null = null;
   #finFailed: ((e: unknown) => void) | null = null;
-  #finSent = false;
-
-  #error: Error | null = null;
-  #finished = false;
 
   /** @internal Created by the session only. */
-  constructor(host: StreamHost, id: number, target: string, sendWindow: number) {
+  constructor(host: StreamHost, init: StreamInit) {
     this.#host = host;
-    this.id = id;
-    this.target = target;
-    this._sendWindow = sendWindow;
+    this.id = init.id;
+    this.target = init.target;
+    this.#state = init.state;
+    this.#send = new SendCredit(init.sendWindow, MAX_WINDOW, `stream ${init.id} send`);
+    this.#recv = new ReceiveWindow(init.budget, init.initialWindow, init.maxWindow);
+    if (init.state === StreamState.SYN_SENT) {
+      this.#opened = Promise.withResolvers<void>();
+      this.#opened.promise.catch(() => {});
+    }
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.readable = new ReadableStream<Uint8Array>({
       start: (c) => {
         this.#readController = c;
       },
-      pull: (c) => this.#pull(c),
+      pull: () => this.#pull(),
       cancel: () => this.#cancelRead(),
     }, { highWaterMark: 0 });
     this.writable = new WritableStream<Uint8Array>({
@@ -107,6 +145,11 @@ export class MuxStream {
       close: () => this.#closeWrite(),
       abort: (reason) => this.reset(ResetCode.CANCEL, `writer aborted: ${describe(reason)}`),
     }, { highWaterMark: 1 });
+  }
+
+  /** Where the stream is in its life (see the module doc). */
+  get state(): StreamState {
+    return this.#state;
   }
 
   /** Bytes received and not yet read by the application. */
@@ -124,19 +167,131 @@ export class MuxStream {
    * Pending reads and writes on both sides fail with {@linkcode StreamResetError}.
    */
   reset(code: number = ResetCode.CANCEL, reason = "reset"): void {
-    if (this.#finished) return;
-    this.#host._sendReset(this, code, reason);
+    if (this.#isFinished()) return;
+    this.#host.sendReset(this, code, reason);
     this.#terminate(new StreamResetError(code, reason, false));
   }
 
-  // ---- called by the session -------------------------------------------
+  // ---- the session's side: frames in --------------------------------------
 
-  /** Payload arrived (already checked against the window). @internal */
-  _receive(payload: Uint8Array): void {
-    if (this.#error || this.#readClosed) {
-      this.#host._consumed(this, payload.byteLength);
-      return;
+  /** Resolves once the peer accepted (ACK); rejects if the stream ends first. @internal */
+  get _opened(): Promise<void> {
+    return this.#opened?.promise ?? Promise.resolve();
+  }
+
+  /** Our application accepted the peer's SYN. @internal */
+  _accept(): void {
+    if (this.#state === StreamState.SYN_RECEIVED) this.#state = StreamState.ESTABLISHED;
+  }
+
+  /** DATA arrived (already counted against the session window). @throws {ProtocolError} @internal */
+  _onData(payload: Uint8Array, fin: boolean): void {
+    switch (this.#state) {
+      case StreamState.SYN_SENT:
+      case StreamState.SYN_RECEIVED:
+        throw new ProtocolError(`DATA on stream ${this.id} before it was accepted`);
+      case StreamState.REMOTE_CLOSED:
+      case StreamState.CLOSED:
+      case StreamState.RESET:
+        throw new ProtocolError(`DATA on stream ${this.id} after its FIN`);
     }
+    const n = payload.byteLength;
+    this.#recv.onData(n, this.id);
+    if (n > 0) this.#receive(payload);
+    if (!fin) return;
+    this.#state = this.#state === StreamState.LOCAL_CLOSED
+      ? StreamState.CLOSED
+      : StreamState.REMOTE_CLOSED;
+    if (this.#waiting) {
+      this.#waiting = false;
+      this.#closeReadable();
+    }
+    if (this.#state === StreamState.CLOSED) this.#finish();
+  }
+
+  /** WINDOW_UPDATE arrived, with ACK or not. @throws {ProtocolError} @internal */
+  _onWindowUpdate(n: number, ack: boolean): void {
+    if (ack) {
+      if (this.#state !== StreamState.SYN_SENT) {
+        throw new ProtocolError(`unexpected ACK on stream ${this.id}`);
+      }
+      this.#state = StreamState.ESTABLISHED;
+      this.#opened!.resolve();
+    }
+    if (n === 0) return;
+    this.#send.grant(n); // after our FIN too: harmless, the credit goes unused
+    if (this._canSend()) this.#host.ready(this);
+  }
+
+  /** The peer reset the stream. @internal */
+  _onReset(code: number, reason: string): void {
+    if (this.#isFinished()) return;
+    this.#terminate(new StreamResetError(code, reason, true));
+  }
+
+  /** The session ended. Data the peer completed with FIN stays readable. @internal */
+  _sessionEnded(cause: Error): void {
+    if (this.#isFinished()) return;
+    const error = cause instanceof SessionClosedError
+      ? cause
+      : new SessionClosedError(cause.message, { cause });
+    if (this.#state === StreamState.REMOTE_CLOSED) {
+      this.#error = error;
+      this.#failWrite(error);
+      this.#state = StreamState.CLOSED;
+      this.#finish();
+    } else {
+      this.#terminate(error);
+    }
+  }
+
+  // ---- the writer's side: frames out --------------------------------------
+
+  /** The WINDOW_UPDATE increment owed to the peer now, or 0. @internal */
+  _takeWindowUpdate(): number {
+    if (this.#state !== StreamState.ESTABLISHED && this.#state !== StreamState.LOCAL_CLOSED) {
+      return 0; // the peer sends no more
+    }
+    return this.#recv.takeUpdate(this.#queued === 0);
+  }
+
+  /** Whether the writer can take a frame now. @internal */
+  _canSend(): boolean {
+    if (this.#chunk) return this.#send.available > 0;
+    return this.#finPending;
+  }
+
+  /** The next DATA frame's payload, at most `max` bytes and within credit; null when none. @internal */
+  _nextFrame(max: number): SendSlice | null {
+    const chunk = this.#chunk;
+    if (chunk) {
+      const n = Math.min(max, this.#send.available, chunk.byteLength - this.#chunkOffset);
+      if (n <= 0) return null;
+      const bytes = chunk.subarray(this.#chunkOffset, this.#chunkOffset + n);
+      this.#chunkOffset += n;
+      this.#send.spend(n);
+      if (this.#chunkOffset === chunk.byteLength) {
+        const done = this.#chunkDone!;
+        this.#chunk = null;
+        this.#chunkDone = this.#chunkFailed = null;
+        done();
+      }
+      return { bytes, fin: false };
+    }
+    if (!this.#finPending) return null;
+    this.#finPending = false;
+    this.#finDone!();
+    this.#finDone = this.#finFailed = null;
+    this.#state = this.#state === StreamState.REMOTE_CLOSED
+      ? StreamState.CLOSED
+      : StreamState.LOCAL_CLOSED;
+    if (this.#state === StreamState.CLOSED) this.#finish();
+    return { bytes: EMPTY, fin: true };
+  }
+
+  // ---- readable / writable sinks ------------------------------------------
+
+  #receive(payload: Uint8Array): void {
     if (this.#waiting) {
       this.#waiting = false;
       this.#deliver(payload);
@@ -146,88 +301,14 @@ export class MuxStream {
     this.#queued += payload.byteLength;
   }
 
-  /** True once the peer has sent FIN or the stream was reset. @internal */
-  get _remoteDone(): boolean {
-    return this.#remoteFin || this.#error !== null;
-  }
-
-  /** The peer half-closed. @internal */
-  _receiveFin(): void {
-    if (this.#remoteFin || this.#error) return;
-    this.#remoteFin = true;
-    if (this.#waiting) {
-      this.#waiting = false;
-      this.#closeReadable();
-    }
-    this.#maybeFinished();
-  }
-
-  /** The peer reset the stream. @internal */
-  _remoteReset(code: number, reason: string): void {
-    if (this.#finished) return;
-    this.#terminate(new StreamResetError(code, reason, true));
-  }
-
-  /** The session ended. Data already complete (peer FIN seen) stays readable. @internal */
-  _sessionEnded(cause: Error): void {
-    if (this.#finished) return;
-    const error = cause instanceof SessionClosedError
-      ? cause
-      : new SessionClosedError(cause.message, { cause });
-    if (this.#remoteFin) {
-      this.#failWrite(error);
-      this.#error = error;
-      this.#finish();
-    } else {
-      this.#terminate(error);
-    }
-  }
-
-  /** Whether the writer pump can take something now. @internal */
-  _canSend(): boolean {
-    if (this.#error) return false;
-    if (this.#chunk) return this._sendWindow > 0;
-    return this.#finPending && !this.#finSent;
-  }
-
-  /** Take up to `max` bytes (limited by this stream's credit) for one DATA frame. @internal */
-  _takeSend(max: number): SendSlice | null {
-    if (this.#error) return null;
-    const chunk = this.#chunk;
-    if (chunk) {
-      const n = Math.min(max, this._sendWindow, chunk.byteLength - this.#chunkOffset);
-      if (n <= 0) return null;
-      const bytes = chunk.subarray(this.#chunkOffset, this.#chunkOffset + n);
-      this.#chunkOffset += n;
-      this._sendWindow -= n;
-      if (this.#chunkOffset === chunk.byteLength) {
-        const done = this.#chunkDone!;
-        this.#chunk = null;
-        this.#chunkDone = this.#chunkFailed = null;
-        done();
-      }
-      return { bytes, fin: false };
-    }
-    if (this.#finPending && !this.#finSent) {
-      this.#finSent = true;
-      this.#finDone?.();
-      this.#finDone = this.#finFailed = null;
-      this.#maybeFinished();
-      return { bytes: EMPTY, fin: true };
-    }
-    return null;
-  }
-
-  // ---- readable / writable sinks ----------------------------------------
-
-  #pull(_c: ReadableStreamDefaultController<Uint8Array>): void {
+  #pull(): void {
     // The reader is back for more, so it is done with the chunk it had.
     this.#creditDelivered();
     const chunk = this.#queue.shift();
     if (chunk) {
       this.#queued -= chunk.byteLength;
       this.#deliver(chunk);
-    } else if (this.#remoteFin) {
+    } else if (this.#peerFinished()) {
       this.#closeReadable();
     } else {
       this.#waiting = true;
@@ -237,8 +318,7 @@ export class MuxStream {
   /**
    * Hand a chunk to the reader. Its credit goes back to the peer only when
    * the reader asks for the next one: a reader still writing the chunk out
-   * somewhere (a splice to a slow socket) holds it inside the window, so a
-   * stalled stream holds at most one window in all.
+   * somewhere (a splice to a slow socket) holds it inside the window.
    */
   #deliver(chunk: Uint8Array): void {
     this.#delivered = chunk.byteLength;
@@ -248,13 +328,15 @@ export class MuxStream {
   #creditDelivered(): void {
     const n = this.#delivered;
     this.#delivered = 0;
-    if (n > 0) this.#host._consumed(this, n);
+    if (n === 0) return;
+    this.#host.consumed(n);
+    if (this.#recv.consumed(n)) this.#host.creditDue(this);
   }
 
   #cancelRead(): void {
     this.#readClosed = true;
     this.#discardQueue();
-    if (!this._remoteDone) this.reset(ResetCode.CANCEL, "reader cancelled");
+    if (!this.#peerFinished()) this.reset(ResetCode.CANCEL, "reader cancelled");
   }
 
   #write(chunk: Uint8Array): Promise<void> | void {
@@ -265,7 +347,7 @@ export class MuxStream {
       this.#chunkOffset = 0;
       this.#chunkDone = resolve;
       this.#chunkFailed = reject;
-      this.#host._wantsSend(this);
+      if (this._canSend()) this.#host.ready(this);
     });
   }
 
@@ -275,11 +357,21 @@ export class MuxStream {
       this.#finPending = true;
       this.#finDone = resolve;
       this.#finFailed = reject;
-      this.#host._wantsSend(this);
+      this.#host.ready(this);
     });
   }
 
-  // ---- endings ----------------------------------------------------------
+  // ---- endings --------------------------------------------------------------
+
+  /** The peer sends nothing more: it sent FIN, or the stream is over. */
+  #peerFinished(): boolean {
+    return this.#state === StreamState.REMOTE_CLOSED || this.#state === StreamState.CLOSED ||
+      this.#state === StreamState.RESET;
+  }
+
+  #isFinished(): boolean {
+    return this.#state === StreamState.CLOSED || this.#state === StreamState.RESET;
+  }
 
   #closeReadable(): void {
     if (this.#readClosed) return;
@@ -289,12 +381,13 @@ export class MuxStream {
     } catch { /* already closed or errored */ }
   }
 
+  /** Drop what the application will never read; its credit goes back to the session. */
   #discardQueue(): void {
-    this.#creditDelivered();
-    const n = this.#queued;
+    const n = this.#delivered + this.#queued;
+    this.#delivered = 0;
     this.#queue = [];
     this.#queued = 0;
-    if (n > 0) this.#host._consumed(this, n);
+    if (n > 0) this.#host.consumed(n);
   }
 
   #failWrite(error: Error): void {
@@ -302,6 +395,7 @@ export class MuxStream {
     this.#finFailed?.(error);
     this.#chunk = null;
     this.#chunkDone = this.#chunkFailed = null;
+    this.#finPending = false;
     this.#finDone = this.#finFailed = null;
     try {
       this.#writeController.error(error);
@@ -309,7 +403,9 @@ export class MuxStream {
   }
 
   #terminate(error: Error): void {
+    this.#state = StreamState.RESET;
     this.#error = error;
+    this.#opened?.reject(error);
     this.#discardQueue();
     if (!this.#readClosed) {
       this.#readClosed = true;
@@ -322,14 +418,9 @@ export class MuxStream {
     this.#finish();
   }
 
-  #maybeFinished(): void {
-    if (this.#remoteFin && this.#finSent) this.#finish();
-  }
-
   #finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#host._finished(this);
+    this.#recv.release();
+    this.#host.finished(this);
     this.#resolveClosed();
   }
 }

@@ -16,7 +16,7 @@ import {
   ResetCode,
 } from "../../src/mux/frame.ts";
 import { FrameDecoder } from "../../src/mux/frame_decoder.ts";
-import { encodePreface, PROTOCOL_VERSION } from "../../src/mux/preface.ts";
+import { encodePreface, PREFACE_FIXED_SIZE, PROTOCOL_VERSION } from "../../src/mux/preface.ts";
 import {
   type IncomingStream,
   type MuxStream,
@@ -126,6 +126,7 @@ export async function runSessionCase(
     capabilities: 0,
     streamWindow: c.peerStreamWindow,
     sessionWindow: c.peerSessionWindow,
+    maxFramePayload: c.maxFramePayload,
     version: "0.0.0-fuzz",
   });
   peerWriter.write(peerPreface).catch(() => {});
@@ -274,9 +275,10 @@ async function readOutput(
         joined.set(preface);
         joined.set(value, preface.byteLength);
         preface = joined;
-        if (preface.byteLength < 25 || preface.byteLength < 25 + preface[24]) continue;
+        const fixed = PREFACE_FIXED_SIZE;
+        if (preface.byteLength < fixed || preface.byteLength < fixed + preface[fixed - 1]) continue;
         inFrames = true;
-        decoder.push(preface.subarray(25 + preface[24]));
+        decoder.push(preface.subarray(fixed + preface[fixed - 1]));
       } else {
         decoder.push(value);
       }
