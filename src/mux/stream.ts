@@ -169,6 +169,7 @@ export class MuxStream {
   reset(code: number = ResetCode.CANCEL, reason = "reset"): void {
     if (this.#isFinished()) return;
     this.#host.sendReset(this, code, reason);
+    if (this.#isFinished()) return; // queueing the RST ended the session (the peer does not read)
     this.#terminate(new StreamResetError(code, reason, false));
   }
 
