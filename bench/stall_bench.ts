@@ -13,6 +13,9 @@
  *   2 s counts as a freeze and ends that part),
  * - 64 MiB from the server on one more stream, read as it comes (MB/s),
  * both at once, and the client's `bufferedIn` (unread bytes held) at the end.
+ * With `--read-first KiB` every flood stream is read that far before its
+ * reader stops (a consumer that hangs after a while, rather than one that
+ * never reads).
  *
  * @module
  */
@@ -29,6 +32,7 @@ const flag = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const counts = (flag("--streams") ?? "100,250,300,1000").split(",").map(Number);
+const readFirst = Number(flag("--read-first") ?? 0) * 1024;
 const ROUND_TRIPS = 300;
 const BULK = 64 * 1024 * 1024;
 const FREEZE_MS = 2000;
@@ -91,6 +95,13 @@ async function measure(stalled: number): Promise<StallResult> {
   const floods = await Promise.all(
     Array.from({ length: stalled }, () => client.open("flood")),
   );
+  if (readFirst > 0) {
+    await Promise.all(floods.map(async (f) => {
+      const r = f.readable.getReader();
+      for (let n = 0; n < readFirst;) n += (await r.read()).value!.byteLength;
+      r.releaseLock();
+    }));
+  }
   // Let the floods fill whatever credit they get.
   for (let i = 0; i < 10; i++) await client.ping();
   const echo = await client.open("echo");
@@ -148,7 +159,9 @@ for (const n of counts) {
   results.push(r);
   const f = (x: number | null) => (x === null ? "-" : x.toFixed(2));
   console.error(
-    `${runtimeLabel()} stalled ${n}: ${r.frozen ? "FROZE" : "ok"} after ${r.roundTrips} trips, ` +
+    `${runtimeLabel()} stalled ${n}${readFirst ? ` (after ${readFirst / 1024} KiB)` : ""}: ${
+      r.frozen ? "FROZE" : "ok"
+    } after ${r.roundTrips} trips, ` +
       `p50 ${f(r.p50Ms)} ms, p99 ${f(r.p99Ms)} ms, bulk ${f(r.bulkMBps)} MB/s, ` +
       `held ${r.bufferedMiB.toFixed(1)} MiB`,
   );

@@ -60,6 +60,12 @@ export class ReceiveBudget {
   #owed = 0;
   /** Σ of the open streams' windows. */
   #committed = 0;
+  /**
+   * Growth never commits the last quarter of the budget: it backs the
+   * initial windows of streams opened later, so that streams which grew and
+   * then stopped reading cannot leave a new stream without session credit.
+   */
+  readonly #growthLimit: number;
   /** Session credit is also returned on its own once this much is owed. */
   readonly #returnAt: number;
 
@@ -67,6 +73,7 @@ export class ReceiveBudget {
     this.size = size;
     this.#avail = size;
     this.#returnAt = returnAt;
+    this.#growthLimit = size - Math.floor(size / 4);
   }
 
   /** Received bytes not yet read (or discarded) by the application. */
@@ -116,7 +123,7 @@ export class ReceiveBudget {
 
   /** How much a window of `window` bytes may grow now: double, up to `max`, out of the uncommitted budget. */
   growth(window: number, max: number): number {
-    return Math.max(0, Math.min(window, max - window, this.size - this.#committed));
+    return Math.max(0, Math.min(window, max - window, this.#growthLimit - this.#committed));
   }
 }
 
