@@ -19,6 +19,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
@@ -291,6 +292,27 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
       assert.equal(after.code, 0, after.stderr);
       assert.ok(!text(after).includes(fingerprint), "the key is gone");
       assert.ok(text(after).includes(peers.fingerprint), "the login key stays");
+    },
+  );
+
+  test(
+    "protocol ssh-agent - a message over 256 KiB gets FAILURE, the connection is closed, and the daemon logs it" +
+      skipNote(SKIP),
+    { skip: SKIP },
+    async () => {
+      const got = await new Promise<{ bytes: number[]; end: string }>((resolve) => {
+        const bytes: number[] = [];
+        const c = connect(bridgeOld, () => c.write(Uint8Array.of(0, 4, 0, 1, 11)));
+        c.on("data", (d: Uint8Array) => bytes.push(...d));
+        c.on("end", () => resolve({ bytes, end: "eof" }));
+        c.on("error", (e) => resolve({ bytes, end: String(e) }));
+      });
+      assert.deepEqual(got, { bytes: [0, 0, 0, 1, 5], end: "eof" });
+      await idleStatus();
+      assert.match(
+        box.log(),
+        /WARN +socket: closing connection: ssh-agent message over the 256 KiB limit env=OLD_AUTH_SOCK .*length=262145/,
+      );
     },
   );
 

@@ -215,6 +215,29 @@ describe("relayAgent", () => {
     assert.equal((await relay).refused, 0);
   });
 
+  test("relayAgent - passes the client's half-close on while a reply is pending, and still delivers the reply", async () => {
+    // An agent that answers only once it has seen EOF, as a slow or confirming agent may.
+    const p = pipe();
+    const c = client();
+    const relay = relayAgent(c.side, { openUpstream: () => Promise.resolve(p.b) });
+    await c.w.write(REQUEST_IDS);
+    const r = p.a.readable.getReader();
+    const got: number[] = [];
+    for (;;) {
+      const { value, done } = await r.read();
+      if (done) break;
+      got.push(...value);
+      if (got.length === REQUEST_IDS.byteLength) c.w.close(); // the client half-closes now
+    }
+    assert.deepEqual(Uint8Array.from(got), REQUEST_IDS);
+    const w = p.a.writable.getWriter();
+    await w.write(IDS_ANSWER);
+    await w.close();
+    assert.equal(await c.end(), "eof");
+    assert.deepEqual(Uint8Array.from(c.received), IDS_ANSWER);
+    assert.deepEqual(pick(await relay), { upstreams: 1, refused: 0, error: null });
+  });
+
   test("relayAgent - answers FAILURE to a message over 256 KiB and closes, sending nothing on", async () => {
     const agent = scriptedAgent(() => [IDS_ANSWER]);
     const lengths: number[] = [];
