@@ -25,6 +25,7 @@ import { buildWinFixture, WinPipeServer } from "./_win_fixtures.ts";
 
 const CASE_TIMEOUT = 120_000;
 const LOGINS = 3;
+const PARALLEL_LOGINS = 8;
 /** How long a pipe connection may stay open at the relay after its client is done. */
 const IDLE_MS = 30_000;
 
@@ -193,6 +194,30 @@ describe("ssh-agent through the Windows agent to a pipe relay, under Wine", () =
       // Each login's session-bind was dropped by the relay and answered FAILURE by the bridge.
       const drops = s.old.lines().slice(before).filter((l) => l.startsWith("drop-extension"));
       assert.ok(drops.length >= LOGINS, s.old.lines().slice(before).join("\n"));
+      await s.old.waitIdle(IDLE_MS, open);
+    },
+  );
+
+  test(
+    `wine ssh-agent - ssh logs in ${PARALLEL_LOGINS} times in parallel through protocol: ssh-agent to the drop-extension relay`,
+    { skip: SKIP_WINE || NO_AGENT_PROTOCOL, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const s = await theSetup();
+      const open = s.old.open();
+      const results = await Promise.all(
+        Array.from(
+          { length: PARALLEL_LOGINS },
+          () => sshTrue(s.peers, s.socks.WIN_AGENT_OLD, s.box.dir),
+        ),
+      );
+      const failed = results.filter((r) => r.code !== 0);
+      assert.equal(
+        failed.length,
+        0,
+        `${failed.length} of ${PARALLEL_LOGINS} logins failed: ${
+          failed.map((r) => r.stderr).join("\n")
+        }`,
+      );
       await s.old.waitIdle(IDLE_MS, open);
     },
   );
