@@ -214,6 +214,8 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
         1,
         "the hint is logged once at info",
       );
+      const human = await box.cli(["status"]);
+      assert.match(text(human), /\b18 session-bind answered FAILURE \(old Windows agent\)/);
     },
   );
 
