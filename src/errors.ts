@@ -162,6 +162,19 @@ export class ConnectionClosedError extends Wsl2ProxyError {
   }
 }
 
+/**
+ * A connection ended abnormally: the peer reset it (`remote`), or it was
+ * reset here because the other end of its splice failed. Never a clean end.
+ */
+export class ConnectionResetError extends Wsl2ProxyError {
+  /** True when the peer reset it or its socket failed, false when reset here. */
+  readonly remote: boolean;
+  constructor(message: string, remote: boolean, options?: ErrorOptions) {
+    super("CONN_RESET", message, options);
+    this.remote = remote;
+  }
+}
+
 /** A child process could not be started (e.g. the executable was not found); `cause` holds the runtime's error. */
 export class SpawnError extends Wsl2ProxyError {
   constructor(message: string, options?: ErrorOptions) {

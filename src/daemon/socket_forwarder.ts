@@ -168,7 +168,11 @@ export class SocketForwarder {
   /** `protocol: raw`: one stream, bytes copied unchanged. Null when it could not be opened. */
   async #splice(conn: Conn, fields: Record<string, string>) {
     const stream = await this.#open(fields);
-    if (!stream) return null;
+    if (!stream) {
+      // Not a clean end: whatever the client sent was not delivered.
+      conn.reset();
+      return null;
+    }
     this.#o.log.debug("connection opened", { ...fields, stream: stream.id });
     const r = await splice(conn, stream, { onBytes: this.#countBytes });
     return { ...r, stream: String(stream.id) };

@@ -96,6 +96,7 @@ describe("frame codec", () => {
       PERMISSION_DENIED: 6,
       INTERNAL: 7,
       SESSION_CLOSED: 8,
+      CONNECTION_RESET: 9,
     });
     assert.deepEqual(GoAwayCode, {
       NORMAL: 0,

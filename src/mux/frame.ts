@@ -62,6 +62,8 @@ export const ResetCode = {
   INTERNAL: 7,
   /** The session ended while the stream was open. */
   SESSION_CLOSED: 8,
+  /** The connection on the far side was reset (the target, or the Linux client): reset ours too. */
+  CONNECTION_RESET: 9,
 } as const;
 export type ResetCode = typeof ResetCode[keyof typeof ResetCode];
 

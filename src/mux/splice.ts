@@ -2,8 +2,8 @@
  * Copy bytes both ways between two duplex byte streams (a socket and a mux
  * stream, say) with half-close: EOF on one side's readable closes the other's
  * writable (FIN), and reading goes on the other way. An error on either side
- * aborts the opposite writable and cancels the opposite readable, so a reset
- * reaches the client as a close rather than a hang.
+ * resets both sides at once (a socket sees RST, a mux stream sends RST), so
+ * an aborted transfer is never mistaken for a complete one, and never hangs.
  *
  * Plain reader/writer loops, no TransformStream per chunk: the hot path is one
  * `read()` and one `write()` per chunk, with one chunk in flight per direction.
@@ -12,11 +12,19 @@
  *
  * @module
  */
+import { ConnectionResetError } from "../errors.ts";
+import { ResetCode } from "./frame.ts";
 
 /** Anything with a readable and a writable side. */
 export interface Duplex {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
+  /**
+   * Tear down both directions now, so that the far end sees a reset
+   * (`MuxStream.reset`, `Conn.reset`). Without it, the writable is aborted,
+   * which waits for a write in progress to finish.
+   */
+  reset?(code?: number, reason?: string): void;
 }
 
 /** What happened, for logs and stats. */
@@ -35,6 +43,10 @@ export interface SpliceOptions {
   onBytes?: (direction: "aToB" | "bToA", n: number) => void;
 }
 
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e ?? "stream failed");
+}
+
 /** Copy both ways until both directions have ended. Never rejects. The sides stay locked. */
 export async function splice(
   a: Duplex,
@@ -46,13 +58,19 @@ export async function splice(
     { reader: a.readable.getReader(), writer: b.writable.getWriter(), dir: "aToB" as const },
     { reader: b.readable.getReader(), writer: a.writable.getWriter(), dir: "bToA" as const },
   ];
-  // If one direction fails, tear down the other too: a reset is never half.
+  // If one direction fails, reset both sides at once: a reset is never half,
+  // and never waits for a write to a peer that does not read.
+  const sides = [{ side: b, writer: ends[0].writer }, { side: a, writer: ends[1].writer }];
   const teardown = (e: unknown) => {
-    if (result.error === null) result.error = e ?? new Error("stream failed");
-    for (const { reader, writer } of ends) {
-      reader.cancel(e).catch(() => {});
-      writer.abort(e).catch(() => {});
+    if (result.error !== null) return;
+    result.error = e ?? new Error("stream failed");
+    const code = e instanceof ConnectionResetError ? ResetCode.CONNECTION_RESET : ResetCode.CANCEL;
+    const reason = describe(e);
+    for (const { side, writer } of sides) {
+      if (side.reset) side.reset(code, reason);
+      else writer.abort(e).catch(() => {});
     }
+    for (const { reader } of ends) reader.cancel(e).catch(() => {});
   };
   await Promise.allSettled(ends.map(async ({ reader, writer, dir }) => {
     try {

@@ -23,7 +23,7 @@
 
 import process from "node:process";
 import { SpawnError } from "../errors.ts";
-import { type BunConn, bunConnect, type BunConnInfo, bunListen } from "./bun_conn.ts";
+import { bunConnect, type BunConnInfo, bunListen, type BunTransport } from "./bun_conn.ts";
 import type { BunFileSink, BunGlobal, BunSocket, BunSubprocess } from "./bun_types.d.ts";
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
 import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
@@ -117,7 +117,7 @@ export class BunRuntime implements Runtime {
 
   /** Connect to a Windows named pipe through `node:net`. */
   async connectPipe(path: string): Promise<Conn> {
-    return (await nodeNet()).connectNodePath(path);
+    return (await nodeNet()).connectNodePath(path, "pipe");
   }
 
   /** Listen on a Windows named pipe through `node:net`. */
@@ -283,7 +283,7 @@ export class BunRuntime implements Runtime {
 
 function unixPeer(
   path: string,
-  socket: BunSocket<BunConn>,
+  socket: BunSocket<BunTransport>,
   getsockopt: GetSockOpt | null,
 ): BunConnInfo {
   return {
@@ -293,7 +293,7 @@ function unixPeer(
   };
 }
 
-function tcpInfo(socket: BunSocket<BunConn>): BunConnInfo {
+function tcpInfo(socket: BunSocket<BunTransport>): BunConnInfo {
   return {
     localAddr: hostPort(socket.localAddress ?? "", socket.localPort),
     remoteAddr: hostPort(socket.remoteAddress, socket.remotePort ?? 0),

@@ -2,7 +2,7 @@
  * The {@linkcode Runtime} for Deno.
  *
  * Outgoing Unix and TCP connections and TCP listeners use `Deno.connect` /
- * `Deno.listen` wrapped by {@linkcode DenoConn} (own readable over
+ * `Deno.listen` wrapped by {@linkcode denoConn} (own readable over
  * `conn.read()`, `closeWrite()` for half-close).
  *
  * Unix *listeners* use `node:net` instead: a `Deno.UnixConn` exposes no file
@@ -29,7 +29,7 @@
 
 import { SpawnError } from "../errors.ts";
 import { loadDenoSetCloseOnExec } from "./close_on_exec.ts";
-import { DenoConn, DenoListener } from "./deno_conn.ts";
+import { denoConn, DenoListener } from "./deno_conn.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
 import { readDenoEmbeddedFile } from "./embedded_file_deno.ts";
 import { openStdio } from "./stdio.ts";
@@ -78,17 +78,17 @@ export class DenoRuntime implements Runtime {
   async connectUnix(path: string): Promise<Conn> {
     // Deno has no Windows AF_UNIX transport; ws2_32 through FFI fills the gap.
     if (Deno.build.os === "windows") return await connectWinAfUnix(path);
-    return new DenoConn(await Deno.connect({ transport: "unix", path }));
+    return denoConn(await Deno.connect({ transport: "unix", path }));
   }
 
   /** Connect over TCP. */
   async connectTcp(host: string, port: number): Promise<Conn> {
-    return new DenoConn(await Deno.connect({ transport: "tcp", hostname: host, port }));
+    return denoConn(await Deno.connect({ transport: "tcp", hostname: host, port }));
   }
 
   /** Connect to a Windows named pipe through `node:net`. */
   async connectPipe(path: string): Promise<Conn> {
-    return (await nodeNet()).connectNodePath(path);
+    return (await nodeNet()).connectNodePath(path, "pipe");
   }
 
   /** Listen on a Windows named pipe through `node:net`. */

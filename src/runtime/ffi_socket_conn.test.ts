@@ -9,7 +9,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import process from "node:process";
-import { type FfiSocketApi, FfiSocketConn } from "./ffi_socket_conn.ts";
+import { type FfiSocketApi, ffiSocketConn } from "./ffi_socket_conn.ts";
+import { connectLibc, connectLibcFd, libcApi } from "./_libc_socket_test_util.ts";
 import { getRuntime } from "./mod.ts";
 import type { Conn, Listener } from "./types.ts";
 import { pattern, readAll, tempDir, utf8, writeAndClose } from "./_test_util.ts";
@@ -19,66 +20,6 @@ const SKIP = !("Deno" in globalThis)
   : process.platform !== "linux"
   ? "binds Linux libc (on Windows, src/agent/dial_windows.test.ts covers the ws2_32 binding)"
   : false;
-
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SHUT_WR = 1;
-const SHUT_RDWR = 2;
-const MSG_NOSIGNAL = 0x4000;
-
-function openLibc() {
-  return Deno.dlopen(
-    "libc.so.6",
-    {
-      socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-      connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-      recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize", nonblocking: true },
-      send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize", nonblocking: true },
-      shutdown: { parameters: ["i32", "i32"], result: "i32" },
-      close: { parameters: ["i32"], result: "i32" },
-    } as const,
-  );
-}
-
-let libc: ReturnType<typeof openLibc> | undefined;
-
-/** The libc calls, shaped like the ws2_32 ones; Linux's shutdown already wakes blocked calls. */
-function libcApi(): FfiSocketApi {
-  libc ??= openLibc();
-  const s = libc.symbols;
-  return {
-    recv: async (fd, buffer) =>
-      Number(await s.recv(Number(fd), buffer, BigInt(buffer.byteLength), 0)),
-    send: async (fd, data) =>
-      Number(await s.send(Number(fd), data, BigInt(data.byteLength), MSG_NOSIGNAL)),
-    shutdownWrite: (fd) => {
-      if (s.shutdown(Number(fd), SHUT_WR) !== 0) throw new Error("shutdown failed");
-    },
-    shutdownBoth: (fd) => void s.shutdown(Number(fd), SHUT_RDWR),
-    cancelBlocked: () => {},
-    close: (fd) => void s.close(Number(fd)),
-  };
-}
-
-/** Connect with libc (sockaddr_un: u16 family + 108-byte path) and return the fd. */
-function connectLibcFd(path: string): bigint {
-  libcApi();
-  const s = libc!.symbols;
-  const fd = s.socket(AF_UNIX, SOCK_STREAM, 0);
-  assert.ok(fd >= 0, "socket()");
-  const address = new Uint8Array(110);
-  new DataView(address.buffer).setUint16(0, AF_UNIX, true);
-  address.set(utf8.encode(path), 2);
-  if (s.connect(fd, address, address.byteLength) !== 0) {
-    s.close(fd);
-    throw new Error(`connect to ${path} failed`);
-  }
-  return BigInt(fd);
-}
-
-function connectLibc(path: string): Conn {
-  return new FfiSocketConn(libcApi(), connectLibcFd(path), path);
-}
 
 /** A Unix listener, one FFI client connected to it, and the accepted end. */
 async function pair(): Promise<{ client: Conn; server: Conn; dispose: () => Promise<void> }> {
@@ -206,7 +147,7 @@ describe("FfiSocketConn over libc", { skip: SKIP }, () => {
     const dir = await tempDir();
     const listener = await rt.listenUnix(join(dir.path, "s.sock"));
     const accepted = listener[Symbol.asyncIterator]().next();
-    const conn = new FfiSocketConn(stubborn, connectLibcFd(listener.addr), listener.addr);
+    const conn = ffiSocketConn(stubborn, connectLibcFd(listener.addr), listener.addr);
     const server = (await accepted).value as Conn;
     try {
       const pending = conn.readable.getReader().read();

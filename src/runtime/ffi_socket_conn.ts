@@ -16,9 +16,10 @@
  */
 
 import { ConnectionClosedError } from "../errors.ts";
+import { ByteConn, type ConnTransport } from "./byte_conn.ts";
 import type { Conn } from "./types.ts";
 
-/** The socket calls {@linkcode FfiSocketConn} needs, bound by some FFI. */
+/** The socket calls {@linkcode ffiSocketConn} needs, bound by some FFI. */
 export interface FfiSocketApi {
   /** Blocking `recv` on a pool thread: bytes read, 0 at EOF, negative on failure. */
   recv(socket: bigint, buffer: Uint8Array<ArrayBuffer>): Promise<number>;
@@ -35,54 +36,32 @@ export interface FfiSocketApi {
 }
 
 const READ_CHUNK = 64 * 1024;
+/** Bytes read ahead of the consumer: a blocking recv per pull costs a pool thread hop. */
 const READ_HIGH_WATER_MARK = 256 * 1024;
 /** Largest slice handed to one `send` (its length is an `int` on Windows). */
 const MAX_SEND = 1 << 30;
 /** How often `close()` repeats the cancel while a call has not come back yet. */
 const CANCEL_RETRY_MS = 50;
 
-/** A connected socket as a {@linkcode Conn} with half-close. */
-export class FfiSocketConn implements Conn {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  readonly closed: Promise<void>;
-  readonly localAddr = "(unnamed)";
-  readonly remoteAddr: string;
+/** Take ownership of the connected `socket` as a {@linkcode Conn}; `remoteAddr` describes the peer. */
+export function ffiSocketConn(api: FfiSocketApi, socket: bigint, remoteAddr: string): Conn {
+  return new ByteConn({ localAddr: "(unnamed)", remoteAddr, readHighWaterMark: READ_HIGH_WATER_MARK })
+    .attach(new FfiSocketTransport(api, socket, remoteAddr));
+}
+
+/** A socket driven by blocking FFI calls, as a pull-style {@linkcode ConnTransport}. */
+class FfiSocketTransport implements ConnTransport {
   readonly #api: FfiSocketApi;
   readonly #socket: bigint;
+  readonly #remoteAddr: string;
   /** FFI calls running on pool threads; the handle outlives all of them. */
   readonly #inFlight = new Set<Promise<number>>();
-  #resolveClosed!: () => void;
   #gone = false;
-  #readDone = false;
-  #writeDone = false;
-  #readController!: ReadableStreamDefaultController<Uint8Array>;
-  #writeController!: WritableStreamDefaultController;
 
-  /** Take ownership of the connected `socket`; `remoteAddr` describes the peer for logs. */
   constructor(api: FfiSocketApi, socket: bigint, remoteAddr: string) {
     this.#api = api;
     this.#socket = socket;
-    this.remoteAddr = remoteAddr;
-    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#readController = controller;
-      },
-      pull: (controller) => this.#pull(controller),
-      cancel: () => {
-        this.#readDone = true;
-        this.#maybeFinish();
-      },
-    }, { highWaterMark: READ_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength });
-    this.writable = new WritableStream<Uint8Array>({
-      start: (controller) => {
-        this.#writeController = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.#closeWrite(),
-      abort: () => this.close(),
-    });
+    this.#remoteAddr = remoteAddr;
   }
 
   /** Track a pool-thread call until it returns. */
@@ -92,8 +71,8 @@ export class FfiSocketConn implements Conn {
     return call;
   }
 
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    if (this.#readDone) return;
+  async read(): Promise<Uint8Array | null> {
+    if (this.#gone) return null;
     const buffer = new Uint8Array(READ_CHUNK);
     let n: number;
     try {
@@ -101,57 +80,41 @@ export class FfiSocketConn implements Conn {
     } catch {
       n = -1;
     }
-    if (this.#readDone) return; // cancelled, or close() ended the readable meanwhile
-    if (n > 0) {
-      // Small reads are copied so a held chunk does not pin a whole buffer.
-      controller.enqueue(n < READ_CHUNK / 2 ? buffer.slice(0, n) : buffer.subarray(0, n));
-      return;
-    }
-    this.#readDone = true;
-    if (n === 0) controller.close();
-    else controller.error(new ConnectionClosedError(`recv failed on ${this.remoteAddr}`));
-    this.#maybeFinish();
+    if (this.#gone || n === 0) return null;
+    if (n < 0) throw new ConnectionClosedError(`recv failed on ${this.#remoteAddr}`);
+    // Small reads are copied so a held chunk does not pin a whole buffer.
+    return n < READ_CHUNK / 2 ? buffer.slice(0, n) : buffer.subarray(0, n);
   }
 
-  async #write(chunk: Uint8Array): Promise<void> {
+  async write(chunk: Uint8Array): Promise<void> {
     for (let offset = 0; offset < chunk.byteLength;) {
       if (this.#gone) throw new ConnectionClosedError("write on a closed connection");
       const part = chunk.subarray(offset, offset + Math.min(chunk.byteLength - offset, MAX_SEND));
       // `part` stays referenced by this frame until the pool thread is done with it.
       const sent = await this.#track(this.#api.send(this.#socket, part as Uint8Array<ArrayBuffer>));
       if (this.#gone) throw new ConnectionClosedError("connection closed during write");
-      if (sent <= 0) throw new ConnectionClosedError(`send failed on ${this.remoteAddr}`);
+      if (sent <= 0) throw new ConnectionClosedError(`send failed on ${this.#remoteAddr}`);
       offset += sent;
     }
   }
 
-  #closeWrite(): void {
-    if (this.#gone) throw new ConnectionClosedError("shutdown on a closed connection");
+  shutdownWrite(): void {
     this.#api.shutdownWrite(this.#socket);
-    this.#writeDone = true;
-    this.#maybeFinish();
   }
 
-  #maybeFinish(): void {
-    if (this.#readDone && this.#writeDone) this.close();
+  close(): Promise<void> {
+    return this.#release();
   }
 
-  /** Destroy both directions; the handle is closed once no call is still running on it. */
-  close(): void {
+  /** No SO_LINGER here: closing with what the peer sent unread is the reset a stream socket reports. */
+  reset(): Promise<void> {
+    return this.#release();
+  }
+
+  /** The handle is closed once no call is still running on it. */
+  async #release(): Promise<void> {
     if (this.#gone) return;
     this.#gone = true;
-    if (!this.#readDone) {
-      this.#readDone = true;
-      this.#readController.close();
-    }
-    if (!this.#writeDone) {
-      this.#writeDone = true;
-      this.#writeController.error(new ConnectionClosedError("connection closed"));
-    }
-    this.#release();
-  }
-
-  async #release(): Promise<void> {
     this.#api.shutdownBoth(this.#socket);
     while (this.#inFlight.size > 0) {
       this.#api.cancelBlocked(this.#socket);
@@ -165,11 +128,5 @@ export class FfiSocketConn implements Conn {
       clearTimeout(timer);
     }
     this.#api.close(this.#socket);
-    this.#resolveClosed();
-  }
-
-  /** Unknown for these sockets. */
-  peerUid(): number | undefined {
-    return undefined;
   }
 }

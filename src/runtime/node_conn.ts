@@ -11,14 +11,8 @@
 import type { Server, Socket } from "node:net";
 import { ConnectionClosedError } from "../errors.ts";
 import { AcceptQueue } from "./accept_queue.ts";
+import { ByteConn, type ConnTransport } from "./byte_conn.ts";
 import type { Conn, Listener } from "./types.ts";
-
-/**
- * Bytes the readable buffers ahead of its reader: none. The socket is
- * resumed when the reader reads and paused when data arrives with no read
- * pending, so a stalled reader leaves the rest in the kernel.
- */
-export const READ_HIGH_WATER_MARK = 0;
 
 /** Options for {@linkcode nodeSocketConn}. */
 export interface NodeSocketConnOptions {
@@ -28,6 +22,8 @@ export interface NodeSocketConnOptions {
   remoteAddr: string;
   /** The peer's uid, when known (read once at accept time). */
   peerUid?: number;
+  /** False for a named pipe, which has no half-close (see `byte_conn.ts`). @default true */
+  halfClose?: boolean;
 }
 
 /**
@@ -41,108 +37,70 @@ export interface NodeSocketConnOptions {
  * them in its write queue after the write resolves.
  */
 export function nodeSocketConn(socket: Socket, options: NodeSocketConnOptions): Conn {
-  return new NodeSocketConn(socket, options);
+  return new NodeTransport(socket, options).conn;
 }
 
-class NodeSocketConn implements Conn {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  readonly closed: Promise<void>;
-  readonly localAddr: string;
-  readonly remoteAddr: string;
-  #socket: Socket;
-  #peerUid: number | undefined;
-  #error: Error | undefined;
-  #gone = false;
-  #readDone = false;
-  #writeDone = false;
-  #readController!: ReadableStreamDefaultController<Uint8Array>;
-  #writeController!: WritableStreamDefaultController;
+/** A `node:net` socket as a push-style {@linkcode ConnTransport}. */
+class NodeTransport implements ConnTransport {
+  readonly conn: ByteConn;
+  readonly #socket: Socket;
 
   constructor(socket: Socket, options: NodeSocketConnOptions) {
     this.#socket = socket;
-    this.#peerUid = options.peerUid;
-    this.localAddr = options.localAddr;
-    this.remoteAddr = options.remoteAddr;
+    const conn = this.conn = new ByteConn(options).attach(this);
     // An 'error' listener must always be attached, or node-style emitters throw.
-    socket.on("error", (error) => {
-      this.#error ??= error;
-    });
-    this.closed = new Promise((resolve) => {
-      socket.once("close", () => {
-        this.#gone = true;
-        this.#endRead();
-        if (!this.#writeDone) {
-          this.#writeController.error(
-            this.#error ?? new ConnectionClosedError("connection closed"),
-          );
-        }
-        resolve();
-      });
-    });
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#readController = controller;
-        socket.on("data", (data: Uint8Array) => this.#onData(data));
-        socket.once("end", () => this.#endRead());
-      },
-      pull: () => {
-        if (!this.#readDone) socket.resume();
-      },
-      cancel: () => {
-        // Keep draining (and dropping) so the peer's FIN is still seen and the
-        // socket can finish closing on its own once our write side is done.
-        this.#readDone = true;
-        socket.resume();
-        if (this.#writeDone) socket.destroy();
-      },
-    }, { highWaterMark: READ_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength });
-    this.writable = new WritableStream<Uint8Array>({
-      start: (controller) => {
-        this.#writeController = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => this.#closeWrite(),
-      abort: () => {
-        socket.destroy();
-      },
-    });
+    socket.on("error", (error) => conn.pushError(error));
+    socket.on("data", (data: Uint8Array) =>
+      // A plain Uint8Array view: Buffer#slice does not copy, which would
+      // surprise consumers that expect Uint8Array semantics.
+      conn.pushData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
+    socket.once("end", () => conn.pushEnd());
+    socket.once("close", () => conn.pushClosed());
   }
 
-  #onData(data: Uint8Array): void {
-    if (this.#readDone) return;
-    // Hand out a plain Uint8Array view: Buffer#slice does not copy, which
-    // would surprise consumers that expect Uint8Array semantics.
-    this.#readController.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    // Not at <= 0: pausing after every delivered chunk would flip the socket
-    // for each small message.
-    if ((this.#readController.desiredSize ?? 0) < 0) this.#socket.pause();
+  resume(): void {
+    this.#socket.resume();
   }
 
-  #endRead(): void {
-    if (this.#readDone) return;
-    this.#readDone = true;
-    // A reset from the peer surfaces as an error; our own close() ends cleanly.
-    if (this.#error && !this.#socket.readableEnded) this.#readController.error(this.#error);
-    else this.#readController.close();
+  pause(): void {
+    this.#socket.pause();
   }
 
-  #write(chunk: Uint8Array): Promise<void> | void {
-    if (this.#gone || this.#socket.destroyed) {
-      throw this.#error ?? new ConnectionClosedError("write on a closed connection");
-    }
+  write(chunk: Uint8Array): Promise<void> | void {
+    if (this.#socket.destroyed) throw new ConnectionClosedError("write on a closed connection");
     if (this.#socket.write(chunk)) return;
     return this.#waitFor("drain");
   }
 
-  async #closeWrite(): Promise<void> {
-    if (this.#gone || this.#socket.destroyed) {
-      throw this.#error ?? new ConnectionClosedError("shutdown on a closed connection");
+  async shutdownWrite(): Promise<void> {
+    if (this.#socket.destroyed) {
+      throw new ConnectionClosedError("shutdown on a closed connection");
     }
     const finished = this.#waitFor("finish");
     this.#socket.end();
     await finished;
-    this.#writeDone = true;
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  /**
+   * TCP: RST through `resetAndDestroy()` (Bun sends one; Deno 2.9 only
+   * closes). Unix sockets and pipes have no RST: destroying them with what
+   * the peer sent still unread is the reset Linux reports.
+   */
+  reset(): void {
+    const socket = this.#socket;
+    if (typeof socket.remotePort === "number" && typeof socket.resetAndDestroy === "function") {
+      try {
+        socket.resetAndDestroy();
+        return;
+      } catch {
+        // Not a TCP handle after all: destroy below.
+      }
+    }
+    socket.destroy();
   }
 
   /** Resolve on `event`; reject if the socket closes first. */
@@ -156,19 +114,11 @@ class NodeSocketConn implements Conn {
       const onClose = () => {
         socket.off(event, onEvent);
         if (event === "finish" && socket.writableFinished) resolve();
-        else reject(this.#error ?? new ConnectionClosedError("connection closed during write"));
+        else reject(new ConnectionClosedError("connection closed during write"));
       };
       socket.once(event, onEvent);
       socket.once("close", onClose);
     });
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
-
-  peerUid(): number | undefined {
-    return this.#peerUid;
   }
 }
 

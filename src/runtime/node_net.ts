@@ -23,14 +23,19 @@ import {
 /** Label used for the unnamed end of a Unix or pipe connection. */
 const UNNAMED = "(unnamed)";
 
-/** Connect to a Unix socket or a Windows named pipe at `path` with half-close enabled. */
-export function connectNodePath(path: string): Promise<Conn> {
+/**
+ * Connect to a Unix socket or, with `kind: "pipe"`, a Windows named pipe at
+ * `path`. A pipe has no half-close: its writable's `close()` sends nothing.
+ */
+export function connectNodePath(path: string, kind: "unix" | "pipe" = "unix"): Promise<Conn> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path, allowHalfOpen: true });
     socket.once("error", reject);
     socket.once("connect", () => {
       socket.off("error", reject);
-      resolve(nodeSocketConn(socket, { localAddr: UNNAMED, remoteAddr: path }));
+      resolve(
+        nodeSocketConn(socket, { localAddr: UNNAMED, remoteAddr: path, halfClose: kind === "unix" }),
+      );
     });
   });
 }

@@ -10,16 +10,25 @@
 export interface Conn {
   /**
    * Bytes from the peer. Ends (closes) at the peer's EOF *without* closing our
-   * write side, so half-close works. Cancelling it stops reading.
+   * write side, so half-close works; errors with a `ConnectionResetError`
+   * when the peer reset the connection. Cancelling it stops reading.
    */
   readonly readable: ReadableStream<Uint8Array>;
   /**
    * Bytes to the peer. `close()` shuts down only our write side (FIN / shutdown(SHUT_WR));
-   * reading goes on. `abort()` destroys the connection.
+   * reading goes on. On a named pipe, which has no half-close, `close()` only
+   * waits for the writes, and the pipe stays open until its server ends it.
+   * `abort()` resets the connection.
    */
   readonly writable: WritableStream<Uint8Array>;
   /** Destroy both directions at once (idempotent). */
   close(): void;
+  /**
+   * Destroy both directions so that the peer sees a reset, not an end
+   * (idempotent): TCP sends RST; a Unix stream is closed with what the peer
+   * sent still unread, which is how Linux reports ECONNRESET there.
+   */
+  reset(): void;
   /** Resolves once the connection is fully closed in both directions. */
   readonly closed: Promise<void>;
   /** Local description for logs, e.g. the socket path or `127.0.0.1:1234`. */

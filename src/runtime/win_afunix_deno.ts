@@ -11,7 +11,7 @@
  *   thread does `WSAGetLastError()` still hold the reason, so the code that
  *   decides NOT_FOUND versus CONNECTION_REFUSED is exact.
  * - Reading and writing are blocking `recv()`/`send()` on Deno's blocking
- *   thread pool, wrapped by {@linkcode FfiSocketConn}: an open connection
+ *   thread pool, wrapped by {@linkcode ffiSocketConn}: an open connection
  *   parks one pool thread in `recv` (Deno's pool has hundreds; the agent
  *   dials a handful of AF_UNIX targets). `WSAGetLastError()` is per thread,
  *   so why such a call failed cannot be read back; the stream just fails.
@@ -27,7 +27,7 @@
  */
 
 import { SystemCallError } from "../errors.ts";
-import { type FfiSocketApi, FfiSocketConn } from "./ffi_socket_conn.ts";
+import { type FfiSocketApi, ffiSocketConn } from "./ffi_socket_conn.ts";
 import type { Conn } from "./types.ts";
 
 const AF_UNIX = 1;
@@ -147,13 +147,13 @@ export function connectWinAfUnix(path: string): Promise<Conn> {
       lib.ws2.closesocket(socket);
       throw error;
     }
-    return Promise.resolve(new FfiSocketConn(socketApi(lib), socket, path));
+    return Promise.resolve(ffiSocketConn(socketApi(lib), socket, path));
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
-/** The ws2_32 calls as {@linkcode FfiSocketConn} wants them. */
+/** The ws2_32 calls as {@linkcode ffiSocketConn} wants them. */
 function socketApi(lib: WinSock): FfiSocketApi {
   const { ws2, kernel32 } = lib;
   return {
