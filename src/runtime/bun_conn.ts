@@ -39,7 +39,8 @@ export class BunTransport implements ConnTransport {
 
   constructor(socket: BunSocket<BunTransport>, info: BunConnInfo) {
     this.#socket = socket;
-    this.conn = new ByteConn(info).attach(this);
+    // A write returns once Bun has taken every byte into the kernel.
+    this.conn = new ByteConn({ ...info, writesComplete: true }).attach(this);
   }
 
   resume(): void {

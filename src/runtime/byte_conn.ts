@@ -32,6 +32,7 @@
 
 import { ConnectionClosedError, ConnectionResetError } from "../errors.ts";
 import { errnoCode } from "./errno.ts";
+import { markWritesComplete } from "./writes_complete.ts";
 import type { Conn } from "./types.ts";
 
 /** Where a connection is in its life; see the module doc for the transitions. */
@@ -80,6 +81,12 @@ export interface ByteConnOptions {
   resetIsEof?: boolean;
   /** Bytes read ahead of the consumer. @default 0: a stalled reader leaves the rest in the kernel. */
   readHighWaterMark?: number;
+  /**
+   * The transport is done with a chunk once its `write` resolves (it copies
+   * or sends it), so the writer may reuse its buffer (`WRITES_COMPLETE` in
+   * the mux). Not for `node:net`, which may still queue the chunk. @default false
+   */
+  writesComplete?: boolean;
 }
 
 /** Error codes that mean the peer reset or vanished, rather than a local fault. */
@@ -133,8 +140,7 @@ export class ByteConn implements Conn {
       close: () => this.#closeWrite(),
       abort: () => this.reset(),
     });
-    // A write resolves once every byte is in the kernel: the mux may reuse its buffer.
-    Object.defineProperty(this.writable, Symbol.for("wsl2proxy.writesComplete"), { value: true });
+    if (options.writesComplete) markWritesComplete(this.writable);
   }
 
   /** Give the connection its transport (adapters build the two together). */
@@ -256,6 +262,14 @@ export class ByteConn implements Conn {
     try {
       await this.#transport.write(chunk);
     } catch (error) {
+      if (errnoCode(error) === "EPIPE" && !this.#readDone && !this.#ended) {
+        // The peer stopped reading, but what it sent before is still ours to
+        // read: only this direction fails, and the read side ends on its own.
+        this.#writeDone = true;
+        this.#writeFailure = peerReset(this.remoteAddr, error);
+        if (this.#state === "open") this.#state = "write-done";
+        throw this.#writeFailure;
+      }
       this.#fail(error);
       throw this.#closedError("connection closed during write");
     }

@@ -121,6 +121,7 @@ export function denoConn(conn: Deno.Conn, peerUid?: number): Conn {
     localAddr: formatDenoAddr(conn.localAddr),
     remoteAddr: formatDenoAddr(conn.remoteAddr),
     peerUid,
+    writesComplete: true, // conn.write() resolves once the bytes are in the kernel
   }).attach(new DenoTransport(conn));
 }
 
