@@ -68,4 +68,3 @@ export function connectLibcFd(path: string): bigint {
 export function connectLibc(path: string): Conn {
   return ffiSocketConn(libcApi(), connectLibcFd(path), path);
 }
-

@@ -93,7 +93,6 @@ export class BunTransport implements ConnTransport {
   }
 }
 
-
 /** Socket callbacks shared by every Bun socket; `open` is supplied per use. */
 const forward: BunSocketHandler<BunTransport> = {
   data: (socket, data) =>
@@ -150,6 +149,9 @@ export function bunListen(
     socket: {
       ...forward,
       open: (socket) => {
+        // Read only when the conn is read: until then the client's bytes stay
+        // in the kernel, where a reset (a failed dial) still shows to it.
+        socket.pause();
         socket.data = new BunTransport(socket, options.describe(socket));
         queue.push(socket.data.conn);
       },

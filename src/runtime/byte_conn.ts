@@ -301,6 +301,12 @@ export class ByteConn implements Conn {
   /** A read or write failed: the connection is reset, from the peer's side or ours. */
   #fail(error: unknown): void {
     if (this.#ended) return;
+    if (this.#resetIsEof) {
+      // All a failure means here is that the child is gone: the link ends.
+      this.#end("closed", new ConnectionClosedError("the other end is gone", { cause: error }));
+      this.#released(this.#transport.close());
+      return;
+    }
     const reset = peerReset(this.remoteAddr, error);
     this.#end("reset", reset);
     this.#released(this.#transport.reset());

@@ -45,7 +45,11 @@ const CANCEL_RETRY_MS = 50;
 
 /** Take ownership of the connected `socket` as a {@linkcode Conn}; `remoteAddr` describes the peer. */
 export function ffiSocketConn(api: FfiSocketApi, socket: bigint, remoteAddr: string): Conn {
-  return new ByteConn({ localAddr: "(unnamed)", remoteAddr, readHighWaterMark: READ_HIGH_WATER_MARK })
+  return new ByteConn({
+    localAddr: "(unnamed)",
+    remoteAddr,
+    readHighWaterMark: READ_HIGH_WATER_MARK,
+  })
     .attach(new FfiSocketTransport(api, socket, remoteAddr));
 }
 

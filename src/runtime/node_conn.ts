@@ -56,6 +56,9 @@ class NodeTransport implements ConnTransport {
       conn.pushData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
     socket.once("end", () => conn.pushEnd());
     socket.once("close", () => conn.pushClosed());
+    // A 'data' listener would start the flow: read only when the conn is read,
+    // so bytes nobody asked for stay in the kernel (and a reset shows there).
+    socket.pause();
   }
 
   resume(): void {

@@ -34,7 +34,11 @@ export function connectNodePath(path: string, kind: "unix" | "pipe" = "unix"): P
     socket.once("connect", () => {
       socket.off("error", reject);
       resolve(
-        nodeSocketConn(socket, { localAddr: UNNAMED, remoteAddr: path, halfClose: kind === "unix" }),
+        nodeSocketConn(socket, {
+          localAddr: UNNAMED,
+          remoteAddr: path,
+          halfClose: kind === "unix",
+        }),
       );
     });
   });
