@@ -521,6 +521,38 @@ describe("security: TCP listeners", () => {
     }
   });
 
+  test("a TCP connection from another uid is closed before reaching the target (uid from /proc/net/tcp); root's goes through", async () => {
+    const box = new Sandbox();
+    const echo = await startEchoServer(join(box.dir, "echo.sock"));
+    try {
+      const port = await freePort();
+      box.writeConfig(bridgeYaml(box, [
+        { env: "TCP_ADDR", linux: `tcp://127.0.0.1:${port}`, windows: `unix://${echo.path}` },
+      ]));
+      await startBridge(box);
+      const marker = `tcp-marker-${crypto.randomUUID()}`;
+      const r = await asNobody(
+        ["socat", "-t", "10", "-", `TCP:127.0.0.1:${port}`],
+        new TextEncoder().encode(marker),
+      );
+      assert.equal(r.stdout.byteLength, 0, "nothing came back");
+      const peer = (await status(box)).sockets.find((k) => k.envName === "TCP_ADDR")!;
+      assert.equal(peer.rejectedPeers, 1);
+      assert.equal(peer.bytesOut, 0, "no byte was forwarded");
+      assert.equal(echo.accepted(), 0, "the target never saw a connection");
+      assert.match(
+        box.log(),
+        new RegExp(`rejected a connection from another user env=TCP_ADDR peer_uid=${NOBODY}`),
+      );
+      const data = pattern(64 * 1024, 9);
+      assert.deepEqual(await roundTrip(await getRuntime().connectTcp("127.0.0.1", port), data), data);
+      assert.equal(echo.accepted(), 1);
+    } finally {
+      await box.cleanup();
+      await echo.close();
+    }
+  });
+
   test("tcp://127.0.0.1:PORT binds loopback only and forwards end to end", async () => {
     await tcpListenerForwards({ host: "127.0.0.1", allowRemote: false, seed: 3 });
   });

@@ -218,7 +218,10 @@ export class SocketForwarder {
     const { log, runtime } = this.#o;
     const uid = conn.peerUid();
     const me = runtime.uid();
-    if (uid !== undefined && uid !== me && uid !== 0) {
+    // -1: a TCP peer the kernel's socket table does not show, i.e. not on
+    // this machine; only an allow_remote listener takes those.
+    const remotePeer = uid === -1 && this.socket.allowRemote;
+    if (uid !== undefined && uid !== me && uid !== 0 && !remotePeer) {
       this.#stats.rejectedPeers++;
       log.warn("rejected a connection from another user", {
         env: this.socket.envName,

@@ -29,6 +29,7 @@ import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
 import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
 import { loadBunSocketPair } from "./socketpair_bun.ts";
 import { readBunEmbeddedFile } from "./embedded_file_bun.ts";
+import { acceptedTcpPeerUid } from "./tcp_peer_uid.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
@@ -99,7 +100,9 @@ export class BunRuntime implements Runtime {
   /** Listen on TCP; port 0 picks a free port. */
   listenTcp(host: string, port: number): Promise<Listener> {
     try {
-      return Promise.resolve(bunListen(this.#bun, { hostname: host, port }, { describe: tcpInfo }));
+      return Promise.resolve(
+        bunListen(this.#bun, { hostname: host, port }, { describe: tcpAcceptedInfo }),
+      );
     } catch (error) {
       return Promise.reject(bindError(`${host}:${port}`, error));
     }
@@ -297,6 +300,17 @@ function tcpInfo(socket: BunSocket<BunTransport>): BunConnInfo {
   return {
     localAddr: hostPort(socket.localAddress ?? "", socket.localPort),
     remoteAddr: hostPort(socket.remoteAddress, socket.remotePort ?? 0),
+  };
+}
+
+/** An accepted TCP connection, with its peer's uid from the kernel's socket table (Linux). */
+function tcpAcceptedInfo(socket: BunSocket<BunTransport>): BunConnInfo {
+  return {
+    ...tcpInfo(socket),
+    peerUid: acceptedTcpPeerUid(
+      { address: socket.localAddress ?? "", port: socket.localPort },
+      { address: socket.remoteAddress, port: socket.remotePort ?? 0 },
+    ),
   };
 }
 

@@ -11,6 +11,7 @@
  */
 
 import { ByteConn, type ConnTransport } from "./byte_conn.ts";
+import { acceptedTcpPeerUid } from "./tcp_peer_uid.ts";
 import type { Conn, Listener } from "./types.ts";
 
 /** Largest read buffer. */
@@ -147,7 +148,16 @@ export class DenoListener implements Listener {
         if (this.#closing || isClosedResourceError(error)) return;
         throw error;
       }
-      yield denoConn(conn);
+      const { localAddr: l, remoteAddr: r } = conn;
+      yield denoConn(
+        conn,
+        l.transport === "tcp" && r.transport === "tcp"
+          ? acceptedTcpPeerUid(
+            { address: l.hostname, port: l.port },
+            { address: r.hostname, port: r.port },
+          )
+          : undefined,
+      );
     }
   }
 
