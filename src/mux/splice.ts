@@ -72,6 +72,9 @@ export async function splice(
     }
     for (const { reader } of ends) reader.cancel(e).catch(() => {});
   };
+  // A side that fails while nothing is being written to it (a client gone
+  // while the far side has not answered yet) ends the splice too.
+  for (const { writer } of ends) writer.closed.catch(teardown);
   await Promise.allSettled(ends.map(async ({ reader, writer, dir }) => {
     try {
       for (;;) {

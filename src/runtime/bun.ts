@@ -26,7 +26,8 @@ import { SpawnError } from "../errors.ts";
 import { bunConnect, type BunConnInfo, bunListen, type BunTransport } from "./bun_conn.ts";
 import type { BunFileSink, BunGlobal, BunSocket, BunSubprocess } from "./bun_types.d.ts";
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
-import { loadBunGetSockOpt } from "./peer_cred_bun.ts";
+import { loadBunGetSockOpt, loadBunPoll } from "./peer_cred_bun.ts";
+import { peerHungUp, type Poll } from "./peer_hangup.ts";
 import { loadBunSocketPair } from "./socketpair_bun.ts";
 import { readBunEmbeddedFile } from "./embedded_file_bun.ts";
 import { acceptedTcpPeerUid } from "./tcp_peer_uid.ts";
@@ -74,14 +75,14 @@ export class BunRuntime implements Runtime {
   async listenUnix(path: string): Promise<Listener> {
     const { isUnixSocketAlive } = await nodeNet();
     await clearStaleSocket(path, isUnixSocketAlive);
-    const getsockopt = await loadBunGetSockOpt();
+    const [getsockopt, poll] = await Promise.all([loadBunGetSockOpt(), loadBunPoll()]);
     let ino = -1;
     let listener: Listener;
     try {
       listener = withSocketUmask(() =>
         bunListen(this.#bun, { unix: path }, {
           addr: path,
-          describe: (socket) => unixPeer(path, socket, getsockopt),
+          describe: (socket) => unixPeer(path, socket, getsockopt, poll),
           afterClose: () => removeOwnSocket(path, ino),
         })
       );
@@ -288,11 +289,14 @@ function unixPeer(
   path: string,
   socket: BunSocket<BunTransport>,
   getsockopt: GetSockOpt | null,
+  poll: Poll | null,
 ): BunConnInfo {
+  const fd = socket.fd;
   return {
     localAddr: path,
     remoteAddr: UNNAMED,
-    peerUid: getsockopt ? readPeerUid(getsockopt, socket.fd) : undefined,
+    peerUid: getsockopt ? readPeerUid(getsockopt, fd) : undefined,
+    hungUp: poll ? () => peerHungUp(poll, fd) : undefined,
   };
 }
 

@@ -23,6 +23,8 @@ export interface BunConnInfo {
   peerUid?: number;
   /** Read a reset as EOF (the agent link; see {@linkcode ByteConnOptions.resetIsEof}). */
   resetIsEof?: boolean;
+  /** Whether the peer closed entirely (accepted Unix sockets; see `peer_hangup.ts`). */
+  hungUp?: () => boolean;
 }
 
 /**

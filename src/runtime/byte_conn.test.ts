@@ -26,7 +26,7 @@ if (isDeno && process.platform === "linux") KINDS.push("ffi-unix");
 
 interface Pair {
   ours: ByteConn;
-  peer: Conn;
+  peer: ByteConn;
   dispose(): Promise<void>;
 }
 
@@ -52,7 +52,7 @@ async function pair(kind: Kind): Promise<Pair> {
   const ours = await connect() as ByteConn;
   const next = await accepted;
   if (next.done) throw new Error("listener ended before accepting");
-  const peer = next.value;
+  const peer = next.value as ByteConn;
   return {
     ours,
     peer,
@@ -233,6 +233,26 @@ for (const kind of KINDS) {
         await outcome(p.ours.readable);
         await p.ours.closed;
         assert.ok(["closed", "reset"].includes(p.ours.state), p.ours.state);
+      } finally {
+        await p.dispose();
+      }
+    });
+
+    test("ByteConn - a peer that half-closed and then vanished is noticed without a write", {
+      skip: kind === "native-unix" && process.platform === "linux"
+        ? false
+        : "POLLHUP tells a vanished peer from a half-closed one only on an accepted Unix socket",
+    }, async () => {
+      const p = await pair(kind);
+      try {
+        // Here `peer` is the accepted end: the daemon's side of a client.
+        await writeAndClose(p.ours.writable, utf8.encode("request"));
+        assert.equal(await outcome(p.peer.readable), "eof:request");
+        assert.equal(p.peer.state, "read-done");
+        p.ours.close();
+        await p.peer.closed; // no write to it needed
+        // Bun reports the hang-up itself (closed); elsewhere the POLLHUP probe does (reset).
+        assert.ok(["closed", "reset"].includes(p.peer.state), p.peer.state);
       } finally {
         await p.dispose();
       }

@@ -87,7 +87,16 @@ export interface ByteConnOptions {
    * the mux). Not for `node:net`, which may still queue the chunk. @default false
    */
   writesComplete?: boolean;
+  /**
+   * Whether the peer has closed entirely (see `peer_hangup.ts`). Asked
+   * while the peer has half-closed and we still owe it data, so a client
+   * that vanished is noticed before we next write to it.
+   */
+  hungUp?: () => boolean;
 }
+
+/** How often a half-closed peer is checked for having gone entirely. */
+const HANGUP_PROBE_MS = 200;
 
 /** Error codes that mean the peer reset or vanished, rather than a local fault. */
 const PEER_GONE = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ENOTCONN", "ETIMEDOUT"]);
@@ -103,6 +112,8 @@ export class ByteConn implements Conn {
   readonly #peerUid: number | undefined;
   readonly #halfClose: boolean;
   readonly #resetIsEof: boolean;
+  readonly #hungUp: (() => boolean) | undefined;
+  #probe: ReturnType<typeof setInterval> | undefined;
   #state: ConnState = "open";
   #readDone = false;
   #writeDone = false;
@@ -121,6 +132,7 @@ export class ByteConn implements Conn {
     this.#peerUid = options.peerUid;
     this.#halfClose = options.halfClose ?? true;
     this.#resetIsEof = options.resetIsEof ?? false;
+    this.#hungUp = options.hungUp;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -246,6 +258,18 @@ export class ByteConn implements Conn {
     this.#readController.close();
     if (this.#state === "open") this.#state = "read-done";
     this.#maybeFinish();
+    if (this.#hungUp && !this.#ended) this.#watchHangup(this.#hungUp);
+  }
+
+  /** While we still owe a half-closed peer data, notice when it goes entirely. */
+  #watchHangup(hungUp: () => boolean): void {
+    this.#probe = setInterval(() => {
+      if (this.#ended) return clearInterval(this.#probe);
+      if (!hungUp()) return;
+      const gone = Object.assign(new Error("the peer closed the connection"), { code: "EPIPE" });
+      this.#fail(gone);
+    }, HANGUP_PROBE_MS);
+    (this.#probe as { unref?: () => void }).unref?.();
   }
 
   #cancelRead(): void {
@@ -325,6 +349,7 @@ export class ByteConn implements Conn {
   /** Settle both streams; the caller releases the transport and resolves `closed`. */
   #end(state: "closed" | "reset", error: Error): void {
     this.#state = state;
+    clearInterval(this.#probe);
     if (state === "reset") this.#writeFailure = error;
     if (!this.#readDone) {
       this.#readDone = true;

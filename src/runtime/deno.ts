@@ -31,6 +31,7 @@ import { SpawnError } from "../errors.ts";
 import { loadDenoSetCloseOnExec } from "./close_on_exec.ts";
 import { denoConn, DenoListener } from "./deno_conn.ts";
 import { loadDenoGetSockOpt } from "./peer_cred.ts";
+import { loadDenoPoll } from "./peer_hangup.ts";
 import { readDenoEmbeddedFile } from "./embedded_file_deno.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
@@ -60,7 +61,7 @@ export class DenoRuntime implements Runtime {
    */
   async listenUnix(path: string): Promise<Listener> {
     const { listenNodeUnix } = await nodeNet();
-    return listenNodeUnix(path, loadDenoGetSockOpt(), loadDenoSetCloseOnExec());
+    return listenNodeUnix(path, loadDenoGetSockOpt(), loadDenoSetCloseOnExec(), loadDenoPoll());
   }
 
   /** Listen on TCP; port 0 picks a free port. */

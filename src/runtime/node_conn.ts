@@ -24,6 +24,8 @@ export interface NodeSocketConnOptions {
   peerUid?: number;
   /** False for a named pipe, which has no half-close (see `byte_conn.ts`). @default true */
   halfClose?: boolean;
+  /** Whether the peer closed entirely (accepted Unix sockets; see `peer_hangup.ts`). */
+  hungUp?: () => boolean;
 }
 
 /**

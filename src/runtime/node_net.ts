@@ -11,6 +11,7 @@ import type { SetCloseOnExec } from "./close_on_exec.ts";
 import { errnoCode } from "./errno.ts";
 import { nodeServerListener, nodeSocketConn } from "./node_conn.ts";
 import { type GetSockOpt, readPeerUid } from "./peer_cred.ts";
+import { peerHungUp, type Poll } from "./peer_hangup.ts";
 import type { Conn, Listener } from "./types.ts";
 import {
   bindError,
@@ -65,6 +66,7 @@ export async function listenNodeUnix(
   path: string,
   getsockopt: GetSockOpt | null,
   setCloseOnExec: SetCloseOnExec | null = null,
+  poll: Poll | null = null,
 ): Promise<Listener> {
   await clearStaleSocket(path, isUnixSocketAlive);
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
@@ -88,12 +90,15 @@ export async function listenNodeUnix(
   }
   return nodeServerListener(server, {
     addr: path,
-    wrap: (socket) =>
-      nodeSocketConn(socket, {
+    wrap: (socket) => {
+      const fd = handleFd(socket);
+      return nodeSocketConn(socket, {
         localAddr: path,
         remoteAddr: UNNAMED,
-        peerUid: getsockopt ? peerUidOf(socket, getsockopt) : undefined,
-      }),
+        peerUid: getsockopt && fd !== undefined ? readPeerUid(getsockopt, fd) : undefined,
+        hungUp: poll && fd !== undefined ? () => peerHungUp(poll, fd) : undefined,
+      });
+    },
     afterClose: () => removeOwnSocket(path, ino),
   });
 }
@@ -114,11 +119,6 @@ function listening(server: net.Server, start: () => void): Promise<void> {
     server.once("listening", onListening);
     start();
   });
-}
-
-function peerUidOf(socket: net.Socket, getsockopt: GetSockOpt): number | undefined {
-  const fd = handleFd(socket);
-  return fd !== undefined ? readPeerUid(getsockopt, fd) : undefined;
 }
 
 /** The fd of a node:net socket or server; `_handle` is node-internal, and both runtimes fill it. */

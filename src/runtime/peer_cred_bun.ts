@@ -6,6 +6,7 @@
 
 import { openBunLibc } from "./libc_bun.ts";
 import type { GetSockOpt } from "./peer_cred.ts";
+import type { Poll } from "./peer_hangup.ts";
 
 let loading: Promise<GetSockOpt | null> | undefined;
 
@@ -21,4 +22,14 @@ export function loadBunGetSockOpt(): Promise<GetSockOpt | null> {
     ((fd, level, optname, optval, optlen) => libc.getsockopt(fd, level, optname, optval, optlen))
   );
   return loading;
+}
+
+let loadingPoll: Promise<Poll | null> | undefined;
+
+/** `poll` through `bun:ffi` (Linux), or null: for {@linkcode peerHungUp}. */
+export function loadBunPoll(): Promise<Poll | null> {
+  loadingPoll ??= openBunLibc({ poll: { args: ["ptr", "u64", "i32"], returns: "i32" } }).then(
+    (libc) => libc && ((fds, nfds, timeout) => libc.poll(fds, nfds, timeout)),
+  );
+  return loadingPoll;
 }
