@@ -115,6 +115,9 @@ class AgentRelay {
     this.#cr = client.readable.getReader();
     this.#cw = client.writable.getWriter();
     this.#decoder = new AgentMessageDecoder(options.maxMessageLength ?? AGENT_MAX_MSGLEN);
+    // A client that goes away while nothing is being written to it (the
+    // agent has not answered yet) ends the relay, and with it the upstream.
+    this.#cw.closed.catch((e) => this.#fail(e));
   }
 
   async run(): Promise<AgentRelayResult> {
