@@ -14,7 +14,8 @@
  * | read-done, write-done | the other direction ends too            | closed        |
  * | any but closed/reset  | {@linkcode ByteConn.close}              | closed        |
  * | any but closed/reset  | {@linkcode ByteConn.reset}, `writable.abort()` | reset  |
- * | any but closed/reset  | the peer reset, a read or write failed  | reset         |
+ * | any but closed/reset  | the peer reset, or a read failed        | reset         |
+ * | open, read-done       | a write failed (the peer stopped reading) | write-done, or reset once reading is done too |
  *
  * A reset is never reported as an end: a peer's reset errors the readable
  * with {@linkcode ConnectionResetError}, and our own reset closes the socket
@@ -281,22 +282,31 @@ export class ByteConn implements Conn {
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
-    if (this.#pendingError) this.#fail(this.#pendingError);
     if (this.#ended) throw this.#closedError("write on a closed connection");
+    if (this.#pendingError) throw this.#failWrite(this.#pendingError);
     try {
       await this.#transport.write(chunk);
     } catch (error) {
-      if (errnoCode(error) === "EPIPE" && !this.#readDone && !this.#ended) {
-        // The peer stopped reading, but what it sent before is still ours to
-        // read: only this direction fails, and the read side ends on its own.
-        this.#writeDone = true;
-        this.#writeFailure = peerReset(this.remoteAddr, error);
-        if (this.#state === "open") this.#state = "write-done";
-        throw this.#writeFailure;
-      }
-      this.#fail(error);
-      throw this.#closedError("connection closed during write");
+      if (this.#ended) throw this.#closedError("connection closed during write");
+      throw this.#failWrite(error);
     }
+  }
+
+  /**
+   * A write failed: the peer stopped reading, reset, or is gone. Only this
+   * direction ends here. What the peer sent before is still ours to read
+   * (an error would discard what is queued), and the read side ends as the
+   * socket reports it: EOF, or the reset.
+   */
+  #failWrite(error: unknown): Error {
+    this.#writeDone = true;
+    this.#writeFailure ??= peerReset(this.remoteAddr, error);
+    if (this.#state === "open") this.#state = "write-done";
+    if (this.#readDone) {
+      this.#end("reset", this.#writeFailure);
+      this.#released(this.#transport.reset());
+    }
+    return this.#writeFailure;
   }
 
   async #closeWrite(): Promise<void> {
