@@ -131,7 +131,9 @@ export class WinPipeServer {
       if (left <= 0) {
         throw new Error(
           `${this.open() - atMost} pipe connection(s) still open after ${ms} ms ` +
-            `(${this.open()} open, ${atMost} before this case); last lines:\n` +
+            `(${this.open()} open, ${atMost} before this case): the agent kept a pipe open ` +
+            "after its Linux client had closed (issue 10: a client that has fully closed must " +
+            "be noticed even while nothing is written to it); last lines:\n" +
             `${this.lines().slice(-5).join("\n")}\n${this.proc.stderr()}`,
         );
       }
