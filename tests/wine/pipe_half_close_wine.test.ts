@@ -24,6 +24,7 @@ import process from "node:process";
 import { Builder, publish } from "../../scripts/build.ts";
 import { getRuntime } from "../../src/runtime/mod.ts";
 import { parseShExports, Sandbox, text } from "../helpers/cli.ts";
+import { runProcess } from "../helpers/process.ts";
 import {
   assertAllExact,
   ECHO_MODES,
@@ -37,6 +38,7 @@ import { SETUP_TIMEOUT, SKIP_WINE, stopWineServer, wine } from "./_wine_env.ts";
 import { buildWinFixture, WinPipeServer } from "./_win_fixtures.ts";
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 /** How long a pipe connection may stay open at the server after its client is done. */
 const IDLE_MS = 30_000;
 const CASE_TIMEOUT = 180_000;
@@ -53,6 +55,9 @@ const PENDING_FIX: string | false = process.env.WSL2PROXY_TEST_PIPE_HALF_CLOSE =
 
 interface Bridge {
   box: Sandbox;
+  /** The fixture's exe and the environment to run it under Wine. */
+  echoExe: string;
+  wineEnv: Record<string, string | undefined>;
   length: WinPipeServer;
   echo: WinPipeServer;
   /** Bridge socket paths by env name. */
@@ -94,7 +99,7 @@ function theBridge(): Promise<Bridge> {
     assert.equal(started.code, 0, started.stderr + box.log());
     const socks = parseShExports(text(started));
     await box.waitAgent(undefined, 90_000);
-    return { box, length, echo, socks };
+    return { box, echoExe, wineEnv, length, echo, socks };
   })();
   return bridge;
 }
@@ -104,6 +109,28 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
     await stopBridge?.();
     await stopWineServer();
   });
+
+  test(
+    "wine half-close - the length pipe server, read directly by 16 Windows clients, delivers every byte of 1 MiB before it ends (the fixture is faithful)",
+    { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const b = await theBridge();
+      const name = b.length.url.slice("pipe://./pipe/".length);
+      const leakedBefore = b.length.open();
+      const r = await runProcess(["wine", b.echoExe, name, "client", String(MiB), "16"], {
+        env: b.wineEnv,
+        timeoutMs: CASE_TIMEOUT,
+      });
+      // The server flushes, then disconnects: its clients read everything, then
+      // ERROR_PIPE_NOT_CONNECTED (233), which libuv reports as EPIPE, not EOF.
+      assert.equal(r.code, 0, `${text(r)}\n${r.stderr}`);
+      assert.equal(
+        text(r).match(new RegExp(`^client \\d+ got ${MiB} error \\d+$`, "gm"))?.length,
+        16,
+      );
+      await b.length.waitIdle(IDLE_MS, leakedBefore);
+    },
+  );
 
   for (const { mode, lengthPrefix, what } of ECHO_MODES) {
     for (const parallel of [1, HALF_CLOSE_PARALLEL]) {
