@@ -54,7 +54,7 @@ step "bun test"
 run npx bun test --timeout 120000 src/ tests/
 
 # The compiled binary as the CLI, the daemon and the agent.
-compiled=(tests/bridge_ssh.test.ts tests/wine/agent_wine.test.ts)
+compiled=(tests/bridge_ssh.test.ts tests/wine/agent_wine.test.ts tests/resets.test.ts tests/fd_limit.test.ts)
 step "compiled $bin: deno test"
 "$bin" version
 WSL2PROXY_TEST_BIN="$bin" run npx deno test -A --quiet "${compiled[@]}"

@@ -545,7 +545,10 @@ describe("security: TCP listeners", () => {
         new RegExp(`rejected a connection from another user env=TCP_ADDR peer_uid=${NOBODY}`),
       );
       const data = pattern(64 * 1024, 9);
-      assert.deepEqual(await roundTrip(await getRuntime().connectTcp("127.0.0.1", port), data), data);
+      assert.deepEqual(
+        await roundTrip(await getRuntime().connectTcp("127.0.0.1", port), data),
+        data,
+      );
       assert.equal(echo.accepted(), 1);
     } finally {
       await box.cleanup();

@@ -32,6 +32,7 @@ export function formatStatus(s: DaemonStatus): string {
     lines.push(
       `    ${k.openConnections} open, ${k.totalConnections} total, ${k.failedConnections} failed` +
         (k.rejectedPeers ? `, ${k.rejectedPeers} rejected (other users)` : "") +
+        (k.shedConnections ? `, ${k.shedConnections} reset at the connection limit` : "") +
         (k.extensionsRefused
           ? `, ${k.extensionsRefused} session-bind answered FAILURE (old Windows agent)`
           : "") +

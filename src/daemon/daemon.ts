@@ -15,6 +15,7 @@ import { type AgentStatus, AgentSupervisor } from "./agent_supervisor.ts";
 import type { ControlRequest, HelloResponse, SocketReport } from "./control_protocol.ts";
 import { ControlServer, ReplyThen } from "./control_server.ts";
 import { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";
+import { ConnectionBudget } from "./connection_budget.ts";
 import { SocketForwarder, socketKey, type SocketStats } from "./socket_forwarder.ts";
 import { join } from "node:path";
 
@@ -88,6 +89,8 @@ export class Daemon {
   readonly done: Promise<void>;
   #stopping: Promise<void> | null = null;
   #ownership: ReturnType<typeof setInterval> | undefined;
+  /** Bounds client connections below the open-file limit (set in `start`). */
+  #budget = new ConnectionBudget(undefined);
 
   private constructor(o: DaemonOptions) {
     this.#o = o;
@@ -116,6 +119,13 @@ export class Daemon {
     const d = new Daemon(o);
     const dir = o.config.runtimeDir;
     await ensureRuntimeDir(dir, o.runtime.uid());
+    const fd = await o.runtime.raiseFdLimit();
+    d.#budget = new ConnectionBudget(fd);
+    o.log.debug("open-file limit", {
+      limit: fd?.limit,
+      open: fd?.open,
+      connections: d.#budget.max,
+    });
     try {
       await d.#control.listen(join(dir, RuntimeFiles.control));
     } catch (e) {
@@ -334,6 +344,7 @@ export class Daemon {
       agent: this.#agent,
       socket,
       agentWaitMs: this.#o.agentWaitMs,
+      budget: this.#budget,
     });
   }
 

@@ -13,6 +13,7 @@ import { type MuxStream, splice } from "../mux/mod.ts";
 import type { Conn, Listener, Runtime } from "../runtime/mod.ts";
 import { relayAgent } from "../ssh_agent/mod.ts";
 import type { AgentSupervisor } from "./agent_supervisor.ts";
+import type { ConnectionBudget } from "./connection_budget.ts";
 
 /** Counters for one socket. */
 export interface SocketStats {
@@ -23,6 +24,8 @@ export interface SocketStats {
   totalConnections: number;
   failedConnections: number;
   rejectedPeers: number;
+  /** Connections reset at once because the daemon was at its connection limit. */
+  shedConnections: number;
   /** Bytes from Linux clients to Windows. */
   bytesOut: number;
   /** Bytes from Windows to Linux clients. */
@@ -44,6 +47,8 @@ export interface SocketForwarderOptions {
   agentWaitMs?: number;
   /** How long to wait for the far side to dial. @default 15000 */
   openTimeoutMs?: number;
+  /** The daemon-wide bound on client connections (see `connection_budget.ts`). */
+  budget?: ConnectionBudget;
 }
 
 /** Listens on one Linux address and forwards to one Windows address. */
@@ -67,6 +72,7 @@ export class SocketForwarder {
       totalConnections: 0,
       failedConnections: 0,
       rejectedPeers: 0,
+      shedConnections: 0,
       bytesOut: 0,
       bytesIn: 0,
       extensionsRefused: 0,
@@ -231,6 +237,19 @@ export class SocketForwarder {
       conn.close();
       return;
     }
+    const place = this.#o.budget?.take() ?? "ok";
+    if (place !== "ok") {
+      this.#stats.shedConnections++;
+      if (place === "refuse-first") {
+        log.warn("at the connection limit: new connections are reset until others end", {
+          env: this.socket.envName,
+          open: this.#o.budget!.open,
+          hint: "raise the open-file limit (ulimit -n), or find the clients that stay connected",
+        });
+      }
+      conn.reset();
+      return;
+    }
     this.#conns.add(conn);
     this.#stats.totalConnections++;
     const started = performance.now();
@@ -252,6 +271,7 @@ export class SocketForwarder {
     } finally {
       conn.close();
       this.#conns.delete(conn);
+      this.#o.budget?.release();
     }
   }
 }

@@ -31,10 +31,20 @@ import { peerHungUp, type Poll } from "./peer_hangup.ts";
 import { loadBunSocketPair } from "./socketpair_bun.ts";
 import { readBunEmbeddedFile } from "./embedded_file_bun.ts";
 import { acceptedTcpPeerUid } from "./tcp_peer_uid.ts";
+import { raiseFdLimitWith, type RlimitCalls } from "./fd_limit.ts";
+import { openBunLibc } from "./libc_bun.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
-import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
+import type {
+  ChildProcess,
+  Conn,
+  ExitStatus,
+  FdLimit,
+  Listener,
+  Runtime,
+  SpawnOptions,
+} from "./types.ts";
 import {
   bindError,
   clearStaleSocket,
@@ -278,6 +288,15 @@ export class BunRuntime implements Runtime {
 
   /** A file embedded in this compiled executable, or null. */
   readonly readEmbeddedFile = readBunEmbeddedFile;
+
+  /** Raise RLIMIT_NOFILE to its hard value (see `fd_limit.ts`). */
+  async raiseFdLimit(): Promise<FdLimit | undefined> {
+    const libc = await openBunLibc({
+      getrlimit: { args: ["i32", "ptr"], returns: "i32" },
+      setrlimit: { args: ["i32", "ptr"], returns: "i32" },
+    });
+    return libc ? raiseFdLimitWith(libc as unknown as RlimitCalls) : undefined;
+  }
 
   /** Resident set size in bytes. */
   rss(): number {

@@ -30,14 +30,23 @@
 import { SpawnError } from "../errors.ts";
 import { loadDenoSetCloseOnExec } from "./close_on_exec.ts";
 import { denoConn, DenoListener } from "./deno_conn.ts";
-import { loadDenoGetSockOpt } from "./peer_cred.ts";
+import { LIBC_NAMES, loadDenoGetSockOpt } from "./peer_cred.ts";
 import { loadDenoPoll } from "./peer_hangup.ts";
+import { raiseDenoFdLimit } from "./fd_limit.ts";
 import { readDenoEmbeddedFile } from "./embedded_file_deno.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
+import type {
+  ChildProcess,
+  Conn,
+  ExitStatus,
+  FdLimit,
+  Listener,
+  Runtime,
+  SpawnOptions,
+} from "./types.ts";
 import { bindError } from "./unix_socket_file.ts";
 import { connectWinAfUnix } from "./win_afunix_deno.ts";
 
@@ -190,6 +199,11 @@ export class DenoRuntime implements Runtime {
 
   /** A file embedded in this compiled executable, or null. */
   readonly readEmbeddedFile = readDenoEmbeddedFile;
+
+  /** Raise RLIMIT_NOFILE to its hard value (see `fd_limit.ts`). */
+  raiseFdLimit(): Promise<FdLimit | undefined> {
+    return Promise.resolve(raiseDenoFdLimit(LIBC_NAMES));
+  }
 
   /** Resident set size in bytes. */
   rss(): number {

@@ -6,7 +6,15 @@
  */
 
 export { getRuntime } from "./get_runtime.ts";
-export type { ChildProcess, Conn, ExitStatus, Listener, Runtime, SpawnOptions } from "./types.ts";
+export type {
+  ChildProcess,
+  Conn,
+  ExitStatus,
+  FdLimit,
+  Listener,
+  Runtime,
+  SpawnOptions,
+} from "./types.ts";
 export {
   chmod,
   createExclusive,

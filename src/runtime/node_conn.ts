@@ -147,7 +147,13 @@ export interface NodeServerListenerOptions {
 export function nodeServerListener(server: Server, options: NodeServerListenerOptions): Listener {
   const queue = new AcceptQueue();
   server.on("connection", (socket: Socket) => queue.push(options.wrap(socket)));
-  server.on("error", (error: Error) => queue.end(error));
+  server.on("error", (error: Error) => {
+    // Out of files for a moment (a burst above the daemon's connection
+    // budget): that connection is lost, not the listener.
+    const code = (error as { code?: string }).code;
+    if (code === "EMFILE" || code === "ENFILE") return;
+    queue.end(error);
+  });
   server.on("close", () => queue.end());
   let closing: Promise<void> | undefined;
   return {

@@ -37,9 +37,12 @@ export function loadDenoPoll(): Poll | null {
   if (Deno.build.os !== "linux") return null;
   for (const name of LIBC_NAMES) {
     try {
-      const lib = Deno.dlopen(name, {
-        poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-      } as const);
+      const lib = Deno.dlopen(
+        name,
+        {
+          poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+        } as const,
+      );
       denoPoll = (fds, nfds, timeout) => lib.symbols.poll(fds, BigInt(nfds), timeout);
       break;
     } catch {

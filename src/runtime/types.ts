@@ -99,6 +99,14 @@ export interface ChildProcess {
  */
 export type ReadEmbeddedFile = (name: string) => Promise<ReadableStream<Uint8Array> | null>;
 
+/** The open-file limit, and how much of it is in use. */
+export interface FdLimit {
+  /** The soft RLIMIT_NOFILE now in force. */
+  limit: number;
+  /** Files open in this process now. */
+  open: number;
+}
+
 /** The runtime seam. Everything here may differ between Deno and Bun. */
 export interface Runtime {
   /** `"deno"` or `"bun"`. */
@@ -176,4 +184,10 @@ export interface Runtime {
   readEmbeddedFile: ReadEmbeddedFile;
   /** Resident set size of this process in bytes. */
   rss(): number;
+  /**
+   * Raise this process's open-file limit from its soft to its hard value;
+   * resolves with the soft limit now in force and how many files are open
+   * now, or `undefined` where it cannot be read (no FFI, not Linux).
+   */
+  raiseFdLimit(): Promise<FdLimit | undefined>;
 }
