@@ -35,10 +35,13 @@ if npm ls --all >/dev/null 2>&1; then
   echo "== npm: node_modules is up to date =="
 else
   echo "== npm ci =="
-  # package-lock.json lists the deno package's binary for linux-x64 only (the
-  # registry it was made with has no others), and npm ci refuses such a lock
-  # file; npm install installs the same locked versions and adds the binary
-  # for this platform where the registry has it.
-  npm ci --no-audit --no-fund --loglevel=error ||
-    npm install --no-audit --no-fund --loglevel=error
+  # Quiet on success; on failure show npm's own account. The lock file lists
+  # every platform package the registry serves, so npm ci needs no fallback.
+  out=$(mktemp)
+  if ! npm ci --no-audit --no-fund --loglevel=error >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$out"
+    exit 1
+  fi
+  rm -f "$out"
 fi

@@ -5,7 +5,7 @@
 #
 # Steps:
 #   1. install-deps.sh: apt packages (wine, mingw-w64, socat, openssh-client,
-#      curl) and `npm ci`;
+#      curl) and `npm ci` (quiet unless it fails);
 #   2. build what the tests use, into dist/ (scripts/build.ts: the Bun build
 #      for Linux with its Windows agent inside, the Windows .exe, the bundle
 #      for `deno run <url>`); cached by source hash, so ~0.5 s when nothing
