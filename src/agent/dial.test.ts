@@ -170,6 +170,18 @@ describe("dial", () => {
   );
 
   test(
+    `dial - pageant:// off Windows is BAD_TARGET${skipNote(POSIX_ONLY)}`,
+    { skip: POSIX_ONLY },
+    async () => {
+      await rejectsWith(
+        dial(rt, addr("pageant://")),
+        ResetCode.BAD_TARGET,
+        `Pageant exists only on Windows, not on ${rt.os}`,
+      );
+    },
+  );
+
+  test(
     `dial - a TCP connect that outlasts connectTimeoutMs is TIMEOUT with the exact reason${
       skipNote(LINUX_ONLY)
     }`,

@@ -65,6 +65,8 @@ export function dial(rt: Runtime, addr: WindowsAddr, options: DialOptions = {}):
       return dialUnix(rt, addr.path, options);
     case "tcp":
       return dialTcp(rt, addr.host, addr.port, options);
+    case "pageant":
+      return dialPageant(rt, options);
     default:
       return Promise.reject(
         new DialError(
@@ -78,6 +80,7 @@ export function dial(rt: Runtime, addr: WindowsAddr, options: DialOptions = {}):
 /** How `addr` reads in reasons and logs. */
 export function describeAddr(addr: WindowsAddr): DialTarget {
   if (addr.kind === "tcp") return { kind: "tcp", display: hostPort(addr.host, addr.port) };
+  if (addr.kind === "pageant") return { kind: "pageant", display: addr.url };
   return { kind: addr.kind, display: addr.path };
 }
 
@@ -176,6 +179,21 @@ async function dialTcp(rt: Runtime, host: string, port: number, o: DialOptions):
   }
   if (outcome === TIMED_OUT) throw timedOut(target, ms);
   return outcome;
+}
+
+/**
+ * The user's Pageant: its named pipe (PuTTY 0.75+) if it serves one, else
+ * its WM_COPYDATA window (older Pageant, KeeAgent, gpg4win).
+ */
+function dialPageant(rt: Runtime, _o: DialOptions): Promise<Conn> {
+  return Promise.reject(
+    new DialError(
+      ResetCode.BAD_TARGET,
+      rt.os === "windows"
+        ? "pageant:// is not supported by this build yet"
+        : `Pageant exists only on Windows, not on ${rt.os}`,
+    ),
+  );
 }
 
 const TIMED_OUT = Symbol("timed out");

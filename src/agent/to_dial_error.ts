@@ -12,7 +12,7 @@ import { ResetCode } from "../mux/mod.ts";
 /** What was being dialled, for reason texts. */
 export interface DialTarget {
   /** The transport. */
-  readonly kind: "pipe" | "unix" | "tcp";
+  readonly kind: "pipe" | "unix" | "tcp" | "pageant";
   /** How the target reads in a reason: the pipe or socket path, or `host:port`. */
   readonly display: string;
 }
@@ -115,7 +115,9 @@ export function reasonFor(
   const t = target.display;
   switch (reset) {
     case ResetCode.NOT_FOUND:
-      return `${{ pipe: "pipe", unix: "socket", tcp: "host" }[target.kind]} not found: ${t}`;
+      return `${
+        { pipe: "pipe", unix: "socket", tcp: "host", pageant: "Pageant" }[target.kind]
+      } not found: ${t}`;
     case ResetCode.CONNECTION_REFUSED:
       return code === "EAGAIN" || code === "EWOULDBLOCK"
         ? `connection refused: ${t} (its listen queue is full)`

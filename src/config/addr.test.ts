@@ -20,7 +20,17 @@ function failure<T>(r: Result<T>): string {
   return `${r.problem}; expected ${r.expected}`;
 }
 
+const FORMS = "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://";
+
 describe("parseWindowsAddr", () => {
+  test("parseWindowsAddr - pageant:// names the user's Pageant, whatever its case", () => {
+    for (const s of ["pageant://", "PAGEANT://", "pageant:///"]) {
+      assert.deepEqual(value(parseWindowsAddr(s)), { kind: "pageant", url: "pageant://" }, s);
+    }
+    const a = value(parseWindowsAddr("pageant://"));
+    assert.deepEqual(value(parseWindowsAddr(formatWindowsAddr(a))), a);
+  });
+
   test("parseWindowsAddr - turns a pipe URL into a \\\\.\\pipe\\ path", () => {
     assert.deepEqual(value(parseWindowsAddr("pipe://./pipe/openssh-ssh-agent")), {
       kind: "pipe",
@@ -108,14 +118,17 @@ describe("parseWindowsAddr", () => {
 
   test("parseWindowsAddr - explains each malformed address", () => {
     const cases: [string, string][] = [
-      ["", "empty address; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT"],
+      [
+        "",
+        "empty address; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://",
+      ],
       [
         "openssh-ssh-agent",
-        '"openssh-ssh-agent" has no scheme; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT',
+        '"openssh-ssh-agent" has no scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://',
       ],
       [
         "pipe:openssh",
-        '"pipe:openssh" has no // after the scheme; expected pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT',
+        '"pipe:openssh" has no // after the scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://',
       ],
       ["pipe://openssh", 'malformed pipe address "pipe://openssh"; expected pipe://./pipe/NAME'],
       [
@@ -150,6 +163,11 @@ describe("parseWindowsAddr", () => {
       ["tcp://[zz::1]:2", 'invalid IPv6 address "zz::1"; expected an IPv6 address such as [::1]'],
       ["tcp://h_o st:1", 'invalid host "h_o st"; expected a host name or IP address'],
       ["tcp://h:-1", 'invalid port "-1"; expected an integer from 1 to 65535'],
+      [
+        "pageant://x",
+        'unexpected "x" after "pageant://"; expected pageant:// (nothing after the //)',
+      ],
+      ["pageant:", '"pageant:" has no // after the scheme; expected ' + FORMS],
     ];
     for (const [s, want] of cases) assert.equal(failure(parseWindowsAddr(s)), want, s);
   });

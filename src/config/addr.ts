@@ -13,7 +13,8 @@ import type { LinuxAddr, WindowsAddr } from "./types.ts";
 export type { Result } from "./_expand.ts";
 
 /** What a `windows_addr` may look like (the "expected" text of its errors). */
-export const WINDOWS_ADDR_FORMS = "pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT";
+export const WINDOWS_ADDR_FORMS =
+  "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://";
 /** What a `linux_addr` may look like (the "expected" text of its errors). */
 export const LINUX_ADDR_FORMS = "an absolute path, unix:///path or tcp://127.0.0.1:PORT";
 
@@ -26,6 +27,7 @@ const PIPE_FORM = "pipe://./pipe/NAME";
 const WIN_UNIX_FORM = "unix://C:/path/to/socket";
 const POSIX_UNIX_FORM = "unix:///absolute/path/to/socket (an agent on Linux)";
 const TCP_FORM = "tcp://HOST:PORT";
+const PAGEANT_FORM = "pageant:// (nothing after the //)";
 const LOOPBACK = "127.0.0.0/8, ::1 or localhost (or allow_remote: true on this socket)";
 
 /** Splits `scheme://rest`; scheme is lower-cased. `undefined` when there is no `://`. */
@@ -36,7 +38,8 @@ function splitScheme(s: string): { scheme: string; rest: string } | undefined {
 
 /**
  * Parses a `windows_addr`: `pipe://./pipe/NAME`, `unix://C:/path` (also
- * `unix:///C:/path`, either slash) or `tcp://HOST:PORT`. `unix:///abs/path`
+ * `unix:///C:/path`, either slash), `tcp://HOST:PORT` or `pageant://` (the
+ * user's Pageant, or an agent that emulates it, found when dialled). `unix:///abs/path`
  * (a POSIX path, kept as is) is accepted too, for an agent that runs on
  * Linux (tests, or the Linux build through `agent.command`); the agent
  * refuses it on Windows, and a drive-letter path on Linux, when it dials.
@@ -48,7 +51,7 @@ export function parseWindowsAddr(s: string): Result<WindowsAddr> {
     if (/^\\\\\.\\pipe\\/i.test(s)) {
       return fail(`${quote(s)} is a Windows pipe path, not a URL`, PIPE_FORM);
     }
-    if (/^(pipe|unix|tcp):/i.test(s)) {
+    if (/^(pipe|unix|tcp|pageant):/i.test(s)) {
       return fail(`${quote(s)} has no // after the scheme`, WINDOWS_ADDR_FORMS);
     }
     return fail(`${quote(s)} has no scheme`, WINDOWS_ADDR_FORMS);
@@ -56,6 +59,13 @@ export function parseWindowsAddr(s: string): Result<WindowsAddr> {
   const { scheme, rest } = parts;
   if (scheme === "pipe") return parsePipe(rest);
   if (scheme === "unix") return parseWindowsUnix(rest);
+  if (scheme === "pageant") {
+    // Pageant has one instance per user, found at run time: nothing to name.
+    if (rest !== "" && rest !== "/") {
+      return fail(`unexpected ${quote(rest)} after ${quote("pageant://")}`, PAGEANT_FORM);
+    }
+    return { ok: true, value: { kind: "pageant", url: "pageant://" } };
+  }
   if (scheme === "tcp") {
     const hp = parseHostPort(rest);
     if (!hp.ok) return hp;

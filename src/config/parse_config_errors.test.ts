@@ -5,7 +5,7 @@ import { parseConfig } from "./parse_config.ts";
 import { ENV, envOf, FILE, yaml } from "./_test_env.ts";
 
 const F = FILE;
-const W = "pipe://./pipe/NAME, unix://C:/path or tcp://HOST:PORT";
+const W = "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://";
 const L = "an absolute path, unix:///path or tcp://127.0.0.1:PORT";
 const SOCKET_KEYS = "one of env_name, linux_addr, windows_addr, allow_remote, protocol";
 const ROOT_KEYS = "one of log_level, log_path, runtime_dir, sockets, agent";
@@ -36,6 +36,11 @@ const cases: [string, string, string][] = [
     "rejects an unknown windows_addr scheme",
     socket(SSH, LIN, "windows_addr: pip://./pipe/openssh-ssh-agent"),
     `${F}:4:19: sockets[0].windows_addr: unknown scheme "pip://"; expected ${W}`,
+  ],
+  [
+    "rejects a pageant:// address with a path, at the value's column",
+    socket(SSH, LIN, "windows_addr: pageant://./pipe/pageant"),
+    `${F}:4:19: sockets[0].windows_addr: unexpected "./pipe/pageant" after "pageant://"; expected pageant:// (nothing after the //)`,
   ],
   [
     "rejects an unknown top-level key and suggests the right one",

@@ -25,7 +25,12 @@ export type WindowsAddr =
    */
   | { readonly kind: "unix"; readonly path: string; readonly url: string }
   /** A TCP host and port as seen from Windows; IPv6 hosts are stored without brackets. */
-  | { readonly kind: "tcp"; readonly host: string; readonly port: number; readonly url: string };
+  | { readonly kind: "tcp"; readonly host: string; readonly port: number; readonly url: string }
+  /**
+   * The user's Pageant (PuTTY) or an agent that emulates it (KeeAgent,
+   * gpg4win): its named pipe, else its WM_COPYDATA window. `url` is `pageant://`.
+   */
+  | { readonly kind: "pageant"; readonly url: string };
 
 /** Where the daemon listens on the Linux side. */
 export type LinuxAddr =
