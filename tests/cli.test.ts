@@ -217,7 +217,7 @@ describe("cli", () => {
       assert.equal(r.code, 2);
       assert.equal(
         r.stderr.trim(),
-        `wsl2proxy: ${box.configPath}:4:19: sockets[0].windows_addr: unknown scheme "pip://"; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://`,
+        `wsl2proxy: ${box.configPath}:4:19: sockets[0].windows_addr: unknown scheme "pip://"; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://`,
       );
       assert.equal(text(r), "", "nothing on stdout, so eval runs nothing");
       assert.deepEqual(box.daemonPids(), []);

@@ -1,16 +1,20 @@
 /**
- * Dialling a target on the agent's side: a named pipe, an AF_UNIX socket or
- * a TCP address, each through the runtime seam. Every failure is a
+ * Dialling a target on the agent's side: a named pipe, an AF_UNIX socket, a
+ * TCP address, or gpg-agent's emulated socket (`assuan://`, `gpg://`), each
+ * through the runtime seam. Every failure is a
  * {@linkcode DialError} whose `resetCode` goes on the wire and whose message
  * is the RST reason (`pipe not found: \\.\pipe\openssh-ssh-agent`).
  *
  * @module
  */
-import type { WindowsAddr } from "../config/types.ts";
+import { parseWindowsAddr } from "../config/addr.ts";
+import type { GpgSocket, WindowsAddr } from "../config/types.ts";
 import { DialError } from "../errors.ts";
 import { ResetCode } from "../mux/mod.ts";
 import { exists } from "../runtime/mod.ts";
 import type { Conn, Runtime } from "../runtime/types.ts";
+import { dialAssuan } from "./assuan.ts";
+import { GpgconfLocator } from "./gpgconf.ts";
 import { type DialTarget, errorCodeOf, reasonFor, toDialError } from "./to_dial_error.ts";
 
 /** Options for {@linkcode dial}. */
@@ -29,6 +33,11 @@ export interface DialOptions {
   signal?: AbortSignal;
   /** Called before each retry of a busy pipe (for logs), with the delay about to be waited. */
   onPipeBusy?: (attempt: number, delayMs: number) => void;
+  /**
+   * Where `gpg://` targets are looked up; one per agent session, so that
+   * gpgconf runs once. @default a new locator for this dial
+   */
+  gpgconf?: GpgconfLocator;
 }
 
 /** Defaults of {@linkcode DialOptions}. */
@@ -67,6 +76,10 @@ export function dial(rt: Runtime, addr: WindowsAddr, options: DialOptions = {}):
       return dialTcp(rt, addr.host, addr.port, options);
     case "pageant":
       return dialPageant(rt, options);
+    case "assuan":
+      return dialAssuanFile(rt, addr.path, options);
+    case "gpg":
+      return dialGpg(rt, addr.socket, options);
     default:
       return Promise.reject(
         new DialError(
@@ -81,7 +94,49 @@ export function dial(rt: Runtime, addr: WindowsAddr, options: DialOptions = {}):
 export function describeAddr(addr: WindowsAddr): DialTarget {
   if (addr.kind === "tcp") return { kind: "tcp", display: hostPort(addr.host, addr.port) };
   if (addr.kind === "pageant") return { kind: "pageant", display: addr.url };
+  if (addr.kind === "gpg") return { kind: "gpg", display: addr.url };
   return { kind: addr.kind, display: addr.path };
+}
+
+/** An `assuan://` file: on the OS its path belongs to, read it and connect with its nonce. */
+function dialAssuanFile(rt: Runtime, path: string, o: DialOptions): Promise<Conn> {
+  const wrongOs = wrongOsFor(rt, path, "socket file");
+  if (wrongOs) return Promise.reject(wrongOs);
+  return dialAssuan(path, (host, port) => dialTcp(rt, host, port, o));
+}
+
+/** `gpg://NAME`: ask gpgconf (once per session) for the socket file, then dial it as `assuan://`. */
+async function dialGpg(rt: Runtime, socket: GpgSocket, o: DialOptions): Promise<Conn> {
+  const path = await (o.gpgconf ?? new GpgconfLocator(rt)).locate(socket);
+  const parsed = parseWindowsAddr(`assuan://${path}`);
+  if (!parsed.ok || parsed.value.kind !== "assuan") {
+    throw new DialError(
+      ResetCode.BAD_TARGET,
+      `gpgconf named ${
+        JSON.stringify(path)
+      } as gpg-agent's ${socket} socket, which is not an absolute path`,
+    );
+  }
+  if (o.signal?.aborted) throw cancelled({ kind: "gpg", display: `gpg://${socket}` });
+  return await dialAssuanFile(rt, parsed.value.path, o);
+}
+
+/** A BAD_TARGET error when `path` is a Windows path on Linux or a POSIX path on Windows. */
+function wrongOsFor(rt: Runtime, path: string, what: string): DialError | undefined {
+  const windowsPath = WINDOWS_PATH.test(path);
+  if (rt.os === "windows" && !windowsPath) {
+    return new DialError(
+      ResetCode.BAD_TARGET,
+      `a POSIX ${what} path cannot be dialled on Windows: ${path}`,
+    );
+  }
+  if (rt.os !== "windows" && windowsPath) {
+    return new DialError(
+      ResetCode.BAD_TARGET,
+      `a Windows ${what} path cannot be dialled on ${rt.os}: ${path}`,
+    );
+  }
+  return undefined;
 }
 
 async function dialPipe(rt: Runtime, path: string, o: DialOptions): Promise<Conn> {
@@ -124,19 +179,8 @@ async function dialPipe(rt: Runtime, path: string, o: DialOptions): Promise<Conn
 
 async function dialUnix(rt: Runtime, path: string, o: DialOptions): Promise<Conn> {
   const target: DialTarget = { kind: "unix", display: path };
-  const windowsPath = WINDOWS_PATH.test(path);
-  if (rt.os === "windows" && !windowsPath) {
-    throw new DialError(
-      ResetCode.BAD_TARGET,
-      `a POSIX socket path cannot be dialled on Windows: ${path}`,
-    );
-  }
-  if (rt.os !== "windows" && windowsPath) {
-    throw new DialError(
-      ResetCode.BAD_TARGET,
-      `a Windows socket path cannot be dialled on ${rt.os}: ${path}`,
-    );
-  }
+  const wrongOs = wrongOsFor(rt, path, "socket");
+  if (wrongOs) throw wrongOs;
   const ms = o.connectTimeoutMs ?? DIAL_DEFAULTS.connectTimeoutMs;
   let outcome: Conn | typeof TIMED_OUT;
   try {

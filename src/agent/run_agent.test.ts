@@ -129,7 +129,7 @@ describe("runAgent", () => {
         assert.equal(e.resetCode, ResetCode.BAD_TARGET);
         assert.equal(
           e.message,
-          'bad target: "nonsense" has no scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://',
+          'bad target: "nonsense" has no scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://',
         );
         return true;
       });

@@ -21,6 +21,7 @@ import {
 } from "../mux/mod.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { describeAddr, dial, type DialOptions } from "./dial.ts";
+import { GpgconfLocator } from "./gpgconf.ts";
 
 /** Options for {@linkcode runAgent}. */
 export interface RunAgentOptions {
@@ -77,9 +78,15 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentExit> {
   let eof = false;
   const readable = watchEof(stdio.readable, () => (eof = true));
   const cancelDials = new AbortController();
+  // gpg:// targets ask gpgconf once per session (see gpgconf.ts).
+  const gpgconf = new GpgconfLocator(rt);
   const handlers = new Set<Promise<void>>();
   const onStream = (incoming: IncomingStream) => {
-    const p = serveStream(rt, log, incoming, { ...options.dialOptions, signal: cancelDials.signal })
+    const p = serveStream(rt, log, incoming, {
+      ...options.dialOptions,
+      signal: cancelDials.signal,
+      gpgconf,
+    })
       .catch((error) =>
         log.error("stream handler failed", { id: incoming.id, error: describeError(error) })
       );

@@ -12,7 +12,7 @@ import { ResetCode } from "../mux/mod.ts";
 /** What was being dialled, for reason texts. */
 export interface DialTarget {
   /** The transport. */
-  readonly kind: "pipe" | "unix" | "tcp" | "pageant";
+  readonly kind: "pipe" | "unix" | "tcp" | "pageant" | "assuan" | "gpg";
   /** How the target reads in a reason: the pipe or socket path, or `host:port`. */
   readonly display: string;
 }
@@ -116,7 +116,14 @@ export function reasonFor(
   switch (reset) {
     case ResetCode.NOT_FOUND:
       return `${
-        { pipe: "pipe", unix: "socket", tcp: "host", pageant: "Pageant" }[target.kind]
+        {
+          pipe: "pipe",
+          unix: "socket",
+          tcp: "host",
+          pageant: "Pageant",
+          assuan: "socket file",
+          gpg: "socket",
+        }[target.kind]
       } not found: ${t}`;
     case ResetCode.CONNECTION_REFUSED:
       return code === "EAGAIN" || code === "EWOULDBLOCK"

@@ -8,6 +8,7 @@ import {
   parseLinuxAddr,
   parseWindowsAddr,
   type Result,
+  WINDOWS_ADDR_FORMS,
 } from "./addr.ts";
 
 function value<T>(r: Result<T>): T {
@@ -20,7 +21,8 @@ function failure<T>(r: Result<T>): string {
   return `${r.problem}; expected ${r.expected}`;
 }
 
-const FORMS = "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://";
+const FORMS =
+  "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://";
 
 describe("parseWindowsAddr", () => {
   test("parseWindowsAddr - pageant:// names the user's Pageant, whatever its case", () => {
@@ -120,15 +122,15 @@ describe("parseWindowsAddr", () => {
     const cases: [string, string][] = [
       [
         "",
-        "empty address; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://",
+        "empty address; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://",
       ],
       [
         "openssh-ssh-agent",
-        '"openssh-ssh-agent" has no scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://',
+        '"openssh-ssh-agent" has no scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://',
       ],
       [
         "pipe:openssh",
-        '"pipe:openssh" has no // after the scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://',
+        '"pipe:openssh" has no // after the scheme; expected pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://',
       ],
       ["pipe://openssh", 'malformed pipe address "pipe://openssh"; expected pipe://./pipe/NAME'],
       [
@@ -234,6 +236,69 @@ describe("parseLinuxAddr", () => {
   test("formatLinuxAddr - prints a path or a tcp:// URL", () => {
     assert.equal(formatLinuxAddr({ kind: "unix", path: "/a" }), "/a");
     assert.equal(formatLinuxAddr({ kind: "tcp", host: "::1", port: 5 }), "tcp://[::1]:5");
+  });
+});
+
+describe("assuan:// and gpg:// targets", () => {
+  test("parseWindowsAddr - assuan:// takes a Windows path (either slash) or, for an agent on Linux, a POSIX one", () => {
+    for (
+      const s of [
+        "assuan://C:/Users/me/AppData/Local/gnupg/S.gpg-agent",
+        "ASSUAN:///c:\\Users\\me\\AppData\\Local\\gnupg\\S.gpg-agent",
+      ]
+    ) {
+      assert.deepEqual(value(parseWindowsAddr(s)), {
+        kind: "assuan",
+        path: "C:\\Users\\me\\AppData\\Local\\gnupg\\S.gpg-agent",
+        url: "assuan://C:/Users/me/AppData/Local/gnupg/S.gpg-agent",
+      });
+    }
+    assert.deepEqual(value(parseWindowsAddr("assuan:///tmp//g/./S.gpg-agent")), {
+      kind: "assuan",
+      path: "/tmp/g/S.gpg-agent",
+      url: "assuan:///tmp/g/S.gpg-agent",
+    });
+    // A file, not an AF_UNIX address: longer than sun_path is fine.
+    const long = `C:/${"d".repeat(150)}/S.gpg-agent`;
+    assert.equal(value(parseWindowsAddr(`assuan://${long}`)).kind, "assuan");
+  });
+
+  test("parseWindowsAddr - gpg://agent, extra and browser", () => {
+    for (const name of ["agent", "extra", "browser"]) {
+      assert.deepEqual(value(parseWindowsAddr(`gpg://${name}`)), {
+        kind: "gpg",
+        socket: name,
+        url: `gpg://${name}`,
+      });
+    }
+    assert.equal(value(parseWindowsAddr("GPG://Agent/")).url, "gpg://agent");
+  });
+
+  test("parseWindowsAddr - bad assuan:// and gpg:// addresses say what is expected", () => {
+    const cases: [string, string][] = [
+      [
+        "assuan://S.gpg-agent",
+        '"assuan://S.gpg-agent" is not an absolute Windows path; expected assuan://C:/path/to/S.gpg-agent',
+      ],
+      [
+        "assuan://C:/",
+        '"C:/" names a drive, not a socket file; expected assuan://C:/path/to/S.gpg-agent',
+      ],
+      [
+        "assuan:///",
+        '"assuan:///" names a directory, not a socket file; expected assuan:///absolute/path/to/S.gpg-agent (an agent on Linux)',
+      ],
+      [
+        `assuan://C:/${"d".repeat(300)}`,
+        "path is 303 characters long; expected at most 259 characters (MAX_PATH)",
+      ],
+      [
+        "gpg://ssh",
+        'unknown gpg-agent socket "ssh"; expected gpg://agent, gpg://extra or gpg://browser',
+      ],
+      ["gpg:agent", `"gpg:agent" has no // after the scheme; expected ${WINDOWS_ADDR_FORMS}`],
+    ];
+    for (const [s, want] of cases) assert.equal(failure(parseWindowsAddr(s)), want, s);
   });
 });
 

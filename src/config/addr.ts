@@ -8,13 +8,13 @@
 
 import { checkAbsolutePath, fail, hasControl, type Result, utf8Length } from "./_expand.ts";
 import { quote } from "./_issues.ts";
-import type { LinuxAddr, WindowsAddr } from "./types.ts";
+import { GPG_SOCKETS, type GpgSocket, type LinuxAddr, type WindowsAddr } from "./types.ts";
 
 export type { Result } from "./_expand.ts";
 
 /** What a `windows_addr` may look like (the "expected" text of its errors). */
 export const WINDOWS_ADDR_FORMS =
-  "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://";
+  "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://";
 /** What a `linux_addr` may look like (the "expected" text of its errors). */
 export const LINUX_ADDR_FORMS = "an absolute path, unix:///path or tcp://127.0.0.1:PORT";
 
@@ -28,6 +28,11 @@ const WIN_UNIX_FORM = "unix://C:/path/to/socket";
 const POSIX_UNIX_FORM = "unix:///absolute/path/to/socket (an agent on Linux)";
 const TCP_FORM = "tcp://HOST:PORT";
 const PAGEANT_FORM = "pageant:// (nothing after the //)";
+const WIN_ASSUAN_FORM = "assuan://C:/path/to/S.gpg-agent";
+const POSIX_ASSUAN_FORM = "assuan:///absolute/path/to/S.gpg-agent (an agent on Linux)";
+const GPG_FORM = "gpg://agent, gpg://extra or gpg://browser";
+/** Longest Windows path (MAX_PATH less the NUL): the assuan socket file is opened as a file. */
+const MAX_WINDOWS_FILE_PATH = 259;
 const LOOPBACK = "127.0.0.0/8, ::1 or localhost (or allow_remote: true on this socket)";
 
 /** Splits `scheme://rest`; scheme is lower-cased. `undefined` when there is no `://`. */
@@ -51,7 +56,7 @@ export function parseWindowsAddr(s: string): Result<WindowsAddr> {
     if (/^\\\\\.\\pipe\\/i.test(s)) {
       return fail(`${quote(s)} is a Windows pipe path, not a URL`, PIPE_FORM);
     }
-    if (/^(pipe|unix|tcp|pageant):/i.test(s)) {
+    if (/^(pipe|unix|tcp|pageant|assuan|gpg):/i.test(s)) {
       return fail(`${quote(s)} has no // after the scheme`, WINDOWS_ADDR_FORMS);
     }
     return fail(`${quote(s)} has no scheme`, WINDOWS_ADDR_FORMS);
@@ -66,6 +71,8 @@ export function parseWindowsAddr(s: string): Result<WindowsAddr> {
     }
     return { ok: true, value: { kind: "pageant", url: "pageant://" } };
   }
+  if (scheme === "assuan") return parseAssuan(rest);
+  if (scheme === "gpg") return parseGpg(rest);
   if (scheme === "tcp") {
     const hp = parseHostPort(rest);
     if (!hp.ok) return hp;
@@ -109,9 +116,71 @@ function parsePipe(rest: string): Result<WindowsAddr> {
 function parseWindowsUnix(rest: string): Result<WindowsAddr> {
   // `unix:///C:/x` is the file-URL spelling of `unix://C:/x`; accept both.
   if (rest.startsWith("/") && !/^\/[A-Za-z]:/.test(rest)) return parsePosixUnix(rest);
+  const parsed = parseWindowsPath("unix", rest, WIN_UNIX_FORM);
+  if (!parsed.ok) return parsed;
+  const { path, url } = parsed.value;
+  const bytes = utf8Length(path);
+  if (bytes > MAX_UNIX_PATH_BYTES) {
+    return fail(
+      `socket path is ${bytes} bytes long`,
+      `at most ${MAX_UNIX_PATH_BYTES} bytes (the AF_UNIX limit)`,
+    );
+  }
+  return { ok: true, value: { kind: "unix", path, url } };
+}
+
+/**
+ * `assuan://C:/path` (or `assuan:///abs/path` for an agent on Linux): a
+ * socket file of libassuan's emulation. It is read as a file, not connected
+ * to, so the AF_UNIX length limit does not apply.
+ */
+function parseAssuan(rest: string): Result<WindowsAddr> {
+  if (rest.startsWith("/") && !/^\/[A-Za-z]:/.test(rest)) {
+    const checked = checkAbsolutePath(rest, POSIX_ASSUAN_FORM);
+    if (!checked.ok) return checked;
+    const path = checked.value;
+    if (path === "/") {
+      return fail(
+        `${quote("assuan://" + rest)} names a directory, not a socket file`,
+        POSIX_ASSUAN_FORM,
+      );
+    }
+    return { ok: true, value: { kind: "assuan", path, url: `assuan://${path}` } };
+  }
+  const parsed = parseWindowsPath("assuan", rest, WIN_ASSUAN_FORM);
+  if (!parsed.ok) return parsed;
+  const { path, url } = parsed.value;
+  if (path.length > MAX_WINDOWS_FILE_PATH) {
+    return fail(
+      `path is ${path.length} characters long`,
+      `at most ${MAX_WINDOWS_FILE_PATH} characters (MAX_PATH)`,
+    );
+  }
+  return { ok: true, value: { kind: "assuan", path, url } };
+}
+
+/** `gpg://agent`, `gpg://extra` or `gpg://browser` (a trailing slash is tolerated). */
+function parseGpg(rest: string): Result<WindowsAddr> {
+  const name = rest.replace(/\/$/, "").toLowerCase();
+  if (!(GPG_SOCKETS as readonly string[]).includes(name)) {
+    return fail(`unknown gpg-agent socket ${quote(rest)}`, GPG_FORM);
+  }
+  const socket = name as GpgSocket;
+  return { ok: true, value: { kind: "gpg", socket, url: `gpg://${socket}` } };
+}
+
+/**
+ * A drive-letter path after `scheme://` (or `scheme:///`), normalised to
+ * backslashes (`path`) and to the canonical URL (`url`).
+ */
+function parseWindowsPath(
+  scheme: string,
+  rest: string,
+  form: string,
+): Result<{ path: string; url: string }> {
   const path = rest.startsWith("/") ? rest.slice(1) : rest;
   if (!/^[A-Za-z]:[\\/]/.test(path)) {
-    return fail(`${quote("unix://" + rest)} is not an absolute Windows path`, WIN_UNIX_FORM);
+    return fail(`${quote(`${scheme}://` + rest)} is not an absolute Windows path`, form);
   }
   const body = path.slice(3);
   // deno-lint-ignore no-control-regex
@@ -129,20 +198,15 @@ function parseWindowsUnix(rest: string): Result<WindowsAddr> {
     else segments.push(seg);
   }
   if (segments.length === 0) {
-    return fail(`${quote(path)} names a drive, not a socket file`, WIN_UNIX_FORM);
+    return fail(`${quote(path)} names a drive, not a socket file`, form);
   }
   const drive = path[0].toUpperCase();
-  const winPath = `${drive}:\\${segments.join("\\")}`;
-  const bytes = utf8Length(winPath);
-  if (bytes > MAX_UNIX_PATH_BYTES) {
-    return fail(
-      `socket path is ${bytes} bytes long`,
-      `at most ${MAX_UNIX_PATH_BYTES} bytes (the AF_UNIX limit)`,
-    );
-  }
   return {
     ok: true,
-    value: { kind: "unix", path: winPath, url: `unix://${drive}:/${segments.join("/")}` },
+    value: {
+      path: `${drive}:\\${segments.join("\\")}`,
+      url: `${scheme}://${drive}:/${segments.join("/")}`,
+    },
   };
 }
 

@@ -5,7 +5,8 @@ import { parseConfig } from "./parse_config.ts";
 import { ENV, envOf, FILE, yaml } from "./_test_env.ts";
 
 const F = FILE;
-const W = "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT or pageant://";
+const W =
+  "pipe://./pipe/NAME, unix://C:/path, tcp://HOST:PORT, assuan://C:/path, gpg://agent or pageant://";
 const L = "an absolute path, unix:///path or tcp://127.0.0.1:PORT";
 const SOCKET_KEYS = "one of env_name, linux_addr, windows_addr, allow_remote, protocol";
 const ROOT_KEYS = "one of log_level, log_path, runtime_dir, sockets, agent";

@@ -30,7 +30,21 @@ export type WindowsAddr =
    * The user's Pageant (PuTTY) or an agent that emulates it (KeeAgent,
    * gpg4win): its named pipe, else its WM_COPYDATA window. `url` is `pageant://`.
    */
-  | { readonly kind: "pageant"; readonly url: string };
+  | { readonly kind: "pageant"; readonly url: string }
+  /**
+   * A socket file of libassuan's emulation (gpg4win's gpg-agent): the file
+   * holds a loopback TCP port and a 16-byte nonce. `path` is `C:\dir\file`,
+   * or an absolute POSIX path for an agent running on Linux.
+   */
+  | { readonly kind: "assuan"; readonly path: string; readonly url: string }
+  /** A gpg-agent socket that `gpgconf --list-dirs` names on the agent's side. */
+  | { readonly kind: "gpg"; readonly socket: GpgSocket; readonly url: string };
+
+/** Which gpg-agent socket a `gpg://` target names. */
+export type GpgSocket = "agent" | "extra" | "browser";
+
+/** Every {@linkcode GpgSocket}. */
+export const GPG_SOCKETS: readonly GpgSocket[] = ["agent", "extra", "browser"];
 
 /** Where the daemon listens on the Linux side. */
 export type LinuxAddr =

@@ -36,6 +36,26 @@ export function readTextFile(path: string): Promise<string> {
   return fsp.readFile(path, "utf8");
 }
 
+/**
+ * Read at most `maxBytes` from the start of a file (a small file such as
+ * gpg-agent's port-and-nonce file, which is read on every connection).
+ */
+export async function readFileHead(path: string, maxBytes: number): Promise<Uint8Array> {
+  const handle = await fsp.open(path, "r");
+  try {
+    const buffer = new Uint8Array(maxBytes);
+    let length = 0;
+    while (length < maxBytes) {
+      const { bytesRead } = await handle.read(buffer, length, maxBytes - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Options for {@linkcode writeFile}. */
 export interface WriteFileOptions {
   /** Permission bits for a newly created file. @default {0o600} */

@@ -28,6 +28,7 @@ export {
   openOwnFile,
   type OwnFile,
   type OwnFileMode,
+  readFileHead,
   readTextFile,
   realpathSync,
   rename,
