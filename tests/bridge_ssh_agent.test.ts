@@ -66,6 +66,7 @@ let oldAgent: StartedProcess;
 let realSock = "";
 let oldSock = "";
 let bridgeModern = ""; // SSH_AUTH_SOCK -> unix://real agent
+let bridgeGone = ""; // GONE_AUTH_SOCK -> a socket nobody listens on
 let bridgeRaw = ""; // RAW_AGENT_SOCK -> the same, protocol raw (the default for that name)
 let bridgeOld = ""; // OLD_AUTH_SOCK -> unix://fixture
 
@@ -160,12 +161,18 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
       { env: "SSH_AUTH_SOCK", linux: "{runtime_dir}/modern.sock", windows: `unix://${realSock}` },
       { env: "OLD_AUTH_SOCK", linux: "{runtime_dir}/old.sock", windows: `unix://${oldSock}` },
       { env: "RAW_AGENT_SOCK", linux: "{runtime_dir}/raw.sock", windows: `unix://${realSock}` },
+      {
+        env: "GONE_AUTH_SOCK",
+        linux: "{runtime_dir}/gone.sock",
+        windows: `unix://${join(box.dir, "no-agent.sock")}`,
+      },
     ]);
     const started = await box.cli(["start"]);
     assert.equal(started.code, 0, started.stderr);
     const exports = parseShExports(text(started));
     bridgeModern = exports.SSH_AUTH_SOCK;
     bridgeRaw = exports.RAW_AGENT_SOCK;
+    bridgeGone = exports.GONE_AUTH_SOCK;
     bridgeOld = exports.OLD_AUTH_SOCK;
     assert.ok(bridgeModern && bridgeOld, text(started));
   });
@@ -315,6 +322,29 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
         box.log(),
         /WARN +socket: closing connection: ssh-agent message over the 256 KiB limit env=OLD_AUTH_SOCK .*length=262145/,
       );
+    },
+  );
+
+  test(
+    "protocol ssh-agent - when the agent cannot be reached, the client gets a reset or an end, never an answer" +
+      skipNote(SKIP),
+    { skip: SKIP },
+    async () => {
+      for (let i = 0; i < 3; i++) {
+        const got = await new Promise<{ bytes: number; end: string }>((resolve) => {
+          let bytes = 0;
+          const c = connect(bridgeGone, () => c.write(Uint8Array.of(0, 0, 0, 1, 11)));
+          c.on("data", (d: Uint8Array) => (bytes += d.byteLength));
+          c.on("end", () => resolve({ bytes, end: "eof" }));
+          c.on("error", (e: NodeJS.ErrnoException) => resolve({ bytes, end: e.code ?? String(e) }));
+        });
+        // Over a Unix socket Linux shows the reset only while the request is unread.
+        assert.equal(got.bytes, 0);
+        assert.match(got.end, /^(ECONNRESET|EPIPE|eof)$/);
+      }
+      const list = await sshAddList(bridgeGone);
+      assert.notEqual(list.code, 0, "ssh-add -l fails");
+      assert.match(box.log(), /dial failed on the Windows side env=GONE_AUTH_SOCK/);
     },
   );
 

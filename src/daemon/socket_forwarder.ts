@@ -217,7 +217,12 @@ export class SocketForwarder {
         });
       },
     });
-    return r.upstreams === 0 ? null : { ...r, stream: ids.join(",") };
+    if (r.upstreams === 0) {
+      // As for raw: not a clean end, whatever the client sent was not delivered.
+      conn.reset();
+      return null;
+    }
+    return { ...r, stream: ids.join(",") };
   }
 
   async #handle(conn: Conn): Promise<void> {
