@@ -22,6 +22,7 @@ import {
 import type { Runtime } from "../runtime/types.ts";
 import { describeAddr, dial, type DialOptions } from "./dial.ts";
 import { GpgconfLocator } from "./gpgconf.ts";
+import { AGENT_STATS_TARGET, OpenTargets } from "./agent_stats.ts";
 
 /** Options for {@linkcode runAgent}. */
 export interface RunAgentOptions {
@@ -81,12 +82,15 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentExit> {
   // gpg:// targets ask gpgconf once per session (see gpgconf.ts).
   const gpgconf = new GpgconfLocator(rt);
   const handlers = new Set<Promise<void>>();
+  const openTargets = new OpenTargets();
   const onStream = (incoming: IncomingStream) => {
-    const p = serveStream(rt, log, incoming, {
-      ...options.dialOptions,
-      signal: cancelDials.signal,
-      gpgconf,
-    })
+    const p = (incoming.target === AGENT_STATS_TARGET
+      ? openTargets.answer(incoming)
+      : serveStream(rt, log, incoming, openTargets, {
+        ...options.dialOptions,
+        signal: cancelDials.signal,
+        gpgconf,
+      }))
       .catch((error) =>
         log.error("stream handler failed", { id: incoming.id, error: describeError(error) })
       );
@@ -134,6 +138,7 @@ async function serveStream(
   rt: Runtime,
   log: Logger,
   incoming: IncomingStream,
+  openTargets: OpenTargets,
   dialOptions: DialOptions,
 ): Promise<void> {
   const { id, target } = incoming;
@@ -174,6 +179,8 @@ async function serveStream(
     return;
   }
   log.debug("stream opened", { id, target, dial_ms: Math.round(performance.now() - started) });
+  const ended = openTargets.opened(target);
+  conn.closed.then(ended);
   const result = await splice(conn, stream);
   conn.close();
   log.debug("stream closed", {

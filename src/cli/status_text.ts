@@ -25,6 +25,10 @@ export function formatStatus(s: DaemonStatus): string {
     `          ${a.command.join(" ")}`,
   ];
   if (a.lastError) lines.push(`          last error: ${a.lastError}`);
+  const held = Object.entries(a.openTargets ?? {});
+  if (held.length > 0) {
+    lines.push(`          holds open: ${held.map(([t, n]) => `${t} (${n})`).join(", ")}`);
+  }
   lines.push("sockets:");
   if (s.sockets.length === 0) lines.push("  (none configured)");
   for (const k of s.sockets) {

@@ -16,6 +16,7 @@ import type { ControlRequest, HelloResponse, SocketReport } from "./control_prot
 import { ControlServer, ReplyThen } from "./control_server.ts";
 import { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";
 import { ConnectionBudget } from "./connection_budget.ts";
+import { readAgentStats } from "../agent/agent_stats.ts";
 import { SocketForwarder, socketKey, type SocketStats } from "./socket_forwarder.ts";
 import { join } from "node:path";
 
@@ -66,7 +67,11 @@ export interface DaemonStatus {
   runtimeDir: string;
   logPath: string;
   rssBytes: number;
-  agent: AgentStatus & { session: ReturnType<AgentSupervisor["sessionStats"]> };
+  agent: AgentStatus & {
+    session: ReturnType<AgentSupervisor["sessionStats"]>;
+    /** Target connections the agent holds open, per target (when it answered in time). */
+    openTargets?: Record<string, number>;
+  };
   sockets: SocketStats[];
   /** Configured sockets that could not listen (after a reload), with the reason. */
   notListening: { envName: string; linuxAddr: string; windowsAddr: string; error: string }[];
@@ -162,6 +167,15 @@ export class Daemon {
   /** The config in force. */
   get config(): Config {
     return this.#config;
+  }
+
+  /** `status`, with the agent's own count of open target connections when it answers. */
+  async #statusWithAgent(): Promise<DaemonStatus> {
+    const session = await this.#agent.session(0);
+    const stats = session ? await readAgentStats(session) : null;
+    const status = this.status();
+    if (stats) status.agent.openTargets = stats.openTargets;
+    return status;
   }
 
   /** Everything `status` shows. */
@@ -358,7 +372,7 @@ export class Daemon {
           sockets: this.socketReport(),
         } satisfies HelloResponse;
       case "status":
-        return this.status();
+        return await this.#statusWithAgent();
       case "wait-agent": {
         const ok = await this.#agent.waitRunning(
           request.exceptPid,
