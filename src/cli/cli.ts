@@ -29,6 +29,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   env: { ...COMMON, ...FORMAT },
   agent: COMMON,
   version: COMMON,
+  doctor: { ...COMMON, ...AGENT, json: { type: "boolean" } },
 };
 
 /** Run one command line; resolves to the exit status. Throws typed errors for failures. */
@@ -76,6 +77,10 @@ export async function runCli(runtime: Runtime, args: string[], io: CliIo): Promi
     case "run": {
       const { run } = await import("./run_command.ts");
       return run(ctx, values.background === true, agentPath);
+    }
+    case "doctor": {
+      const { doctor } = await import("./doctor/command.ts");
+      return doctor(ctx, values.json === true, agentPath);
     }
     case "agent": {
       const { agent } = await import("./run_command.ts");

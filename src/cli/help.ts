@@ -21,13 +21,15 @@ Commands:
   status    show the daemon, the agent and every socket (--json for machines)
   run       run the daemon in the foreground, logging to stderr too
   env       print the shell exports without starting anything
+  doctor    check WSL interop, the Windows drive, the agent and every socket
   agent     the Windows side: speak the multiplexer on stdin/stdout
   version   print the version
 
 Put this in ~/.bashrc:   eval "$(wsl2proxy start)"
 
 Exit status: 0 ok, 1 failure, 2 bad usage or bad config, 3 not running (status),
-4 handshake failed (agent), 5 some sockets not listening (start, env).
+4 handshake failed (agent), 5 some sockets not listening (start, env);
+doctor: 0 nothing failed, 1 some check failed.
 Run 'wsl2proxy <command> --help' for a command's options.`,
   start: `Usage: wsl2proxy start [--format sh|fish|csh|json] [--agent PATH] [--config PATH]
 
@@ -100,6 +102,24 @@ Exits when stdin closes. The daemon starts this; you do not run it by hand.
 
 Exit status: 0 the daemon closed the session, 1 a protocol or session error,
 4 the handshake failed (stray bytes, version mismatch, timeout).`,
+  doctor: `Usage: wsl2proxy doctor [--json] [--agent PATH] [--config PATH]
+
+Check what the bridge depends on and say, for each, ok / warn / fail, what
+was seen, and what to do: inside WSL 2; the WSLInterop binfmt entry;
+WSL_INTEROP pointing at a live socket; the Windows drive's mount and options;
+systemd-binfmt; the config; the agent (placed on a Windows drive, its size,
+version and start time) and its working directory; and for each socket
+whether its linux_addr is free, ours or held by another process (named), a
+real dial of its windows_addr through a one-off agent, and whether this
+shell's variable points at it. Works while the daemon is down.
+
+Options:
+  --json          print {"checks": [{"name", "status", "evidence", "fix"}, ...]}
+  --agent PATH    the Windows agent .exe to check (as for start)
+${COMMON}
+
+Exit status: 0 nothing failed (warnings allowed), 1 some check failed,
+2 bad usage.`,
   version: `Usage: wsl2proxy version
 
 Print the version, the runtime and the platform.`,

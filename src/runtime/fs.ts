@@ -56,6 +56,22 @@ export async function readFileHead(path: string, maxBytes: number): Promise<Uint
   }
 }
 
+/** The names in a directory (not `.` and `..`). */
+export function readDirNames(path: string): Promise<string[]> {
+  return fsp.readdir(path);
+}
+
+/** Where a symbolic link points (e.g. `socket:[1234]` for a `/proc/PID/fd` entry). */
+export function readLink(path: string): Promise<string> {
+  return fsp.readlink(path);
+}
+
+/** `stat(2)`, following symlinks: the size in bytes of a regular file, or `null` when it is none. */
+export async function fileSize(path: string): Promise<number | null> {
+  const info = await fsp.stat(path);
+  return info.isFile() ? info.size : null;
+}
+
 /** Options for {@linkcode writeFile}. */
 export interface WriteFileOptions {
   /** Permission bits for a newly created file. @default {0o600} */
