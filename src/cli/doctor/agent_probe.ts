@@ -138,7 +138,11 @@ async function placement(
   config: Config,
 ): Promise<CheckResult> {
   const program = cmd.argv[0];
-  if (!program.startsWith("/")) return result("agent", "ok", `agent.command ${cmd.argv.join(" ")}`);
+  // agent.command runs any program (deno.exe, a Linux build for tests): only a .exe must sit on a drive.
+  const command = cmd.description.startsWith("agent.command");
+  if (!program.startsWith("/") || (command && !/\.exe$/i.test(program))) {
+    return result("agent", "ok", `agent.command ${cmd.argv.join(" ")}`);
+  }
   let size: number | null;
   try {
     size = await fileSize(program);
