@@ -210,7 +210,7 @@ describe("doctor: the command", () => {
     assert.equal(failed.code, 1, text(failed));
     assert.match(
       text(failed),
-      /^fail  dial X_SOCK\n {6}unix:\/\/.*nobody\.sock: the Windows side says: .*\n {6}fix: /m,
+      /^fail {2}dial X_SOCK\n {6}unix:\/\/.*nobody\.sock: the Windows side says: .*\n {6}fix: /m,
     );
     assert.match(text(failed), /\n\n10 ok, 0 warn, 1 fail\n$/);
   });
