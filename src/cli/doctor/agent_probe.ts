@@ -248,7 +248,12 @@ function serviceHint(socket: SocketConfig): string {
     return `start the Windows program or service that serves ${a.path} (e.g. Docker Desktop)`;
   }
   if (a.kind === "unix") return `start the Windows program that listens on ${a.path}`;
-  return `start the Windows program that listens on ${a.host}:${a.port}, or fix windows_addr`;
+  if (a.kind === "tcp") {
+    return `start the Windows program that listens on ${a.host}:${a.port}, or fix windows_addr`;
+  }
+  if (a.kind === "pageant") return "start Pageant (PuTTY's agent) in your Windows session";
+  // assuan and gpg: gpg4win's agent.
+  return "start gpg4win's agent on Windows: gpgconf --launch gpg-agent (in a Windows shell)";
 }
 
 function noDials(config: Config, agent: CheckResult): CheckResult[] {
