@@ -20,11 +20,10 @@ export async function handshake(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   writer: WritableStreamDefaultWriter<Uint8Array>,
   local: Preface,
-  names: PeerNames,
-  hint: string,
-  timeoutMs: number,
+  o: { names: PeerNames; mismatchHint: string; handshakeTimeoutMs: number },
   signal?: AbortSignal,
 ): Promise<HandshakeResult> {
+  const { names, mismatchHint: hint, handshakeTimeoutMs: timeoutMs } = o;
   // Write our preface without waiting for it: a peer that does not read yet must not stall us.
   const written = writer.write(encodePreface(local));
   written.catch(() => {}); // a dead pipe shows up as EOF on the read side too

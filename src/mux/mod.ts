@@ -7,6 +7,7 @@
  */
 export { type OpenOptions, Session, type SessionCloseInfo, type SessionStats } from "./session.ts";
 export { MuxStream } from "./stream.ts";
+export { StreamState } from "./stream_types.ts";
 export { IncomingStream } from "./incoming_stream.ts";
 export { defaultSessionOptions, type SessionOptions, WRITES_COMPLETE } from "./options.ts";
 export { compareVersions, type Preface, PROTOCOL_VERSION, type Role } from "./preface.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { IncomingStream } from "./incoming_stream.ts";
-import type { PeerNames, Role } from "./preface.ts";
+import { type PeerNames, type Preface, PROTOCOL_VERSION, type Role } from "./preface.ts";
 
 /** Options for {@linkcode Session.connect}. */
 export interface SessionOptions {
@@ -103,6 +103,19 @@ export function defaultSessionOptions(): Omit<
     closeTimeoutMs: 1000,
     names: { local: "this side", peer: "the peer" },
     mismatchHint: "Use the same wsl2proxy version on both sides.",
+  };
+}
+
+/** The preface these options announce. */
+export function localPreface(o: ResolvedSessionOptions): Preface {
+  return {
+    protocol: PROTOCOL_VERSION,
+    role: o.role,
+    capabilities: o.capabilities,
+    streamWindow: o.initialStreamWindow,
+    sessionWindow: o.sessionWindow,
+    maxFramePayload: o.maxFramePayload,
+    version: o.version,
   };
 }
 

@@ -28,15 +28,18 @@ import { ReceiveBudget, SendCredit } from "./flow.ts";
 import { handshake } from "./handshake.ts";
 import { type IncomingHost, IncomingStream } from "./incoming_stream.ts";
 import {
+  localPreface,
   type ResolvedSessionOptions,
   resolveSessionOptions,
   type SessionOptions,
   writesComplete,
 } from "./options.ts";
-import { type Preface, PROTOCOL_VERSION } from "./preface.ts";
-import { MuxStream, type StreamHost, StreamState } from "./stream.ts";
+import type { Preface } from "./preface.ts";
+import { MuxStream } from "./stream.ts";
+import { type StreamHost, StreamState } from "./stream_types.ts";
 import { Outbound } from "./outbound.ts";
 import { Pings } from "./pings.ts";
+import { StreamTable } from "./stream_table.ts";
 import type { OpenOptions, SessionCloseInfo, SessionStats } from "./session_types.ts";
 
 export type { OpenOptions, SessionCloseInfo, SessionStats };
@@ -53,7 +56,7 @@ export class Session {
   readonly #o: ResolvedSessionOptions;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #decoder: FrameDecoder;
-  readonly #streams = new Map<number, MuxStream>();
+  readonly #streams: StreamTable;
   readonly #pings = new Pings();
   readonly #sendCredit: SendCredit;
   readonly #budget: ReceiveBudget;
@@ -65,8 +68,6 @@ export class Session {
   readonly #incomingHost: IncomingHost;
   #resolveClosed!: (info: SessionCloseInfo) => void;
   #closeInfo: SessionCloseInfo | null = null;
-  #nextId: number;
-  #lastPeerId = 0;
   #keepalive: ReturnType<typeof setInterval> | undefined;
   #stats = { totalStreams: 0, bytesIn: 0, framesIn: 0 };
 
@@ -89,25 +90,8 @@ export class Session {
     o.reuseWriteBuffer ??= writesComplete(writable);
     const reader = readable.getReader();
     const writer = writable.getWriter();
-    const local: Preface = {
-      protocol: PROTOCOL_VERSION,
-      role: o.role,
-      capabilities: o.capabilities,
-      streamWindow: o.initialStreamWindow,
-      sessionWindow: o.sessionWindow,
-      maxFramePayload: o.maxFramePayload,
-      version: o.version,
-    };
     try {
-      const { peer, leftover } = await handshake(
-        reader,
-        writer,
-        local,
-        o.names,
-        o.mismatchHint,
-        o.handshakeTimeoutMs,
-        signal,
-      );
+      const { peer, leftover } = await handshake(reader, writer, localPreface(o), o, signal);
       return new Session(o, reader, writer, peer, leftover);
     } catch (e) {
       reader.cancel().catch(() => {});
@@ -126,25 +110,20 @@ export class Session {
     this.#o = o;
     this.#reader = reader;
     this.peer = peer;
-    this.#nextId = o.role === "client" ? 1 : 2;
+    this.#streams = new StreamTable(o.role, o.names.peer);
     this.#sendCredit = new SendCredit(peer.sessionWindow, 0xffff_ffff, "session send");
     this.#budget = new ReceiveBudget(o.sessionWindow, o.initialStreamWindow / 2);
+    const sendFramePayload = Math.min(o.maxFramePayload, peer.maxFramePayload);
     this.#out = new Outbound(
       writer,
-      {
-        maxWriteBatch: o.maxWriteBatch,
-        sendFramePayload: Math.min(o.maxFramePayload, peer.maxFramePayload),
-        reuseWriteBuffer: o.reuseWriteBuffer,
-      },
+      { maxWriteBatch: o.maxWriteBatch, sendFramePayload, reuseWriteBuffer: o.reuseWriteBuffer },
       this.#sendCredit,
       this.#budget,
       (answers) => {
         const reason =
-          `${this.#o.names.peer} does not read its answers: ${answers} ACK/RST frames waiting`;
-        this.#end({ reason, error: new SessionClosedError(reason), remote: false }, {
-          code: GoAwayCode.OVERLOADED,
-          reason,
-        });
+          `${o.names.peer} does not read its answers: ${answers} ACK/RST frames waiting`;
+        const error = new SessionClosedError(reason);
+        this.#end({ reason, error, remote: false }, { code: GoAwayCode.OVERLOADED, reason });
       },
     );
     this.#handlers = [
@@ -157,7 +136,7 @@ export class Session {
       ready: (s) => this.#out.wantsSend(s),
       creditDue: (s) => this.#out.creditDue(s),
       sendReset: (s, code, reason) => {
-        if (this.#closeInfo || !this.#streams.has(s.id)) return;
+        if (this.#closeInfo || !this.#streams.has(s)) return;
         const rst = encodeRst(s.id, code, reason);
         // Refusing the peer's SYN answers it; resetting an accepted stream is our own doing.
         if (s.state === StreamState.SYN_RECEIVED) this.#out.queueAnswer(rst);
@@ -167,7 +146,7 @@ export class Session {
         if (!this.#closeInfo && this.#budget.consumed(n)) this.#out.wake();
       },
       finished: (s) => {
-        this.#streams.delete(s.id);
+        this.#streams.delete(s);
         this.#out.forget(s);
       },
     };
@@ -239,8 +218,7 @@ export class Session {
         new StreamResetError(ResetCode.REFUSED, "too many open streams", false),
       );
     }
-    const id = this.#nextId;
-    this.#nextId += 2;
+    const id = this.#streams.takeLocalId();
     const stream = this.#newStream(id, target, StreamState.SYN_SENT);
     this.#out.queueControl(encodeFrame(FrameType.DATA, Flag.SYN, id, bytes.byteLength, bytes));
     return new Promise<MuxStream>((resolve, reject) => {
@@ -318,7 +296,7 @@ export class Session {
     if (f.flags & Flag.SYN) return this.#onSyn(f);
     const stream = this.#streams.get(f.streamId);
     if (f.flags & Flag.RST) {
-      if (!stream) return this.#checkKnown(f.streamId);
+      if (!stream) return this.#streams.checkKnown(f.streamId);
       const { code, reason } = decodeReason(f.payload);
       return stream._onReset(code, reason);
     }
@@ -326,7 +304,7 @@ export class Session {
     this.#budget.onData(n);
     this.#stats.bytesIn += n;
     if (!stream) {
-      this.#checkKnown(f.streamId);
+      this.#streams.checkKnown(f.streamId);
       this.#host.consumed(n); // late data for a stream that has ended: credit it back at once
       return;
     }
@@ -335,16 +313,7 @@ export class Session {
 
   #onSyn(f: Frame): void {
     const id = f.streamId;
-    const peerParity = this.#o.role === "client" ? 0 : 1;
-    if (id % 2 !== peerParity) {
-      throw new ProtocolError(
-        `${this.#o.names.peer} opened stream ${id} of the wrong parity (the Linux side opens odd ids, the Windows side even)`,
-      );
-    }
-    if (id <= this.#lastPeerId) {
-      throw new ProtocolError(`stream id ${id} reused (ids must increase)`);
-    }
-    this.#lastPeerId = id;
+    this.#streams.acceptPeerId(id);
     let target: string;
     try {
       target = new TextDecoder("utf-8", { fatal: true }).decode(f.payload);
@@ -375,7 +344,7 @@ export class Session {
       return;
     }
     const stream = this.#streams.get(f.streamId);
-    if (!stream) return this.#checkKnown(f.streamId);
+    if (!stream) return this.#streams.checkKnown(f.streamId);
     stream._onWindowUpdate(f.length, (f.flags & Flag.ACK) !== 0);
   }
 
@@ -394,13 +363,6 @@ export class Session {
     this.#end({ reason: why, error, remote: true });
   }
 
-  /** A frame for an id not in the table: fine if it was used before, an error otherwise. */
-  #checkKnown(id: number): void {
-    const ours = (id % 2 === 1) === (this.#o.role === "client");
-    const used = ours ? id < this.#nextId : id <= this.#lastPeerId;
-    if (!used) throw new ProtocolError(`frame for stream ${id}, which was never opened`);
-  }
-
   #newStream(
     id: number,
     target: string,
@@ -415,7 +377,7 @@ export class Session {
       initialWindow: this.#o.initialStreamWindow,
       maxWindow: this.#o.streamWindow,
     });
-    this.#streams.set(id, stream);
+    this.#streams.add(stream);
     this.#stats.totalStreams++;
     return stream;
   }

@@ -16,7 +16,7 @@ import {
 } from "./frame.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { encodePreface, PREFACE_FIXED_SIZE, PROTOCOL_VERSION } from "./preface.ts";
-import { StreamState } from "./stream.ts";
+import { StreamState } from "./stream_types.ts";
 import { ProtocolError, SessionClosedError, StreamResetError } from "../errors.ts";
 import { PIPE_KINDS, type PipeKind } from "../../tests/helpers/pipes.ts";
 import { readAll, within } from "../../tests/helpers/mux.ts";
