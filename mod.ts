@@ -20,6 +20,7 @@ export {
   type SessionOptions,
   type SessionStats,
   splice,
+  StreamState,
 } from "./src/mux/mod.ts";
 export { Daemon, type DaemonOptions, type DaemonStatus } from "./src/daemon/mod.ts";
 export { type Config, loadConfig, parseConfig, resolveConfigPath } from "./src/config/mod.ts";
