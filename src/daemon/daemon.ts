@@ -8,6 +8,7 @@
 import type { Config, SocketConfig } from "../config/types.ts";
 import { formatLinuxAddr } from "../config/addr.ts";
 import { AddressInUseError, DaemonError } from "../errors.ts";
+import { heldSocketHint } from "./held_socket_hint.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SessionOptions } from "../mux/mod.ts";
 import { lstat, type Runtime, unlink, writeOwnFile } from "../runtime/mod.ts";
@@ -73,7 +74,7 @@ export interface DaemonStatus {
     openTargets?: Record<string, number>;
   };
   sockets: SocketStats[];
-  /** Configured sockets that could not listen (after a reload), with the reason. */
+  /** Configured sockets that could not listen (at start or after a reload), with the reason. */
   notListening: { envName: string; linuxAddr: string; windowsAddr: string; error: string }[];
 }
 
@@ -147,7 +148,20 @@ export class Daemon {
       writeOwnFile(join(dir, RuntimeFiles.pid), `${o.runtime.pid}\n`, o.runtime.uid());
       for (const s of o.config.sockets) {
         const f = d.#forwarder(s);
-        await f.listen();
+        try {
+          await f.listen();
+        } catch (e) {
+          // A path someone else listens on fails only its own socket: the
+          // others start, and `start` names it (exit 5). It is never replaced.
+          if (!(e instanceof AddressInUseError)) throw e;
+          const error = await d.#listenError(s, e);
+          d.#failed.set(f.key, { socket: s, error });
+          o.log.error("could not listen on a socket; `start` and `env` leave it out", {
+            env: s.envName,
+            error,
+          });
+          continue;
+        }
         d.#forwarders.set(f.key, f);
       }
     } catch (e) {
@@ -176,6 +190,14 @@ export class Daemon {
     const status = this.status();
     if (stats) status.agent.openTargets = stats.openTargets;
     return status;
+  }
+
+  /** Why `socket` could not listen, with a hint when a local gpg-agent holds its path. */
+  async #listenError(socket: SocketConfig, e: unknown): Promise<string> {
+    const message = (e as Error).message;
+    if (!(e instanceof AddressInUseError) || socket.linuxAddr.kind !== "unix") return message;
+    const hint = await heldSocketHint(this.#o.runtime, socket.linuxAddr.path);
+    return hint === undefined ? message : `${message}; ${hint}`;
   }
 
   /** Everything `status` shows. */
@@ -277,7 +299,7 @@ export class Daemon {
         this.#failed.delete(key);
         added++;
       } catch (e) {
-        const error = (e as Error).message;
+        const error = await this.#listenError(s, e);
         this.#failed.set(key, { socket: s, error });
         log.error("could not listen on a new socket; `start` and `env` leave it out", {
           env: s.envName,
