@@ -140,14 +140,23 @@ function describeOutcomes(outcomes: Outcome[]): string {
   ).join("\n");
 }
 
-/** Fail with every round trip's numbers (and the daemon's last warnings) unless all are exact. */
-export function assertAllExact(outcomes: Outcome[], lengthPrefix: boolean, log: string): void {
+/**
+ * Fail with every round trip's numbers, the daemon's last warnings and
+ * `serverSide` (what the target saw) unless all are exact.
+ */
+export function assertAllExact(
+  outcomes: Outcome[],
+  lengthPrefix: boolean,
+  log: string,
+  serverSide = "",
+): void {
   const wantEnd = lengthPrefix ? "eof" : "closed by us";
   const bad = outcomes.filter((o) => o.got !== o.sent || o.firstDiff >= 0 || o.end !== wantEnd);
   if (bad.length === 0) return;
   const tail = log.split("\n").filter((l) => /warn|error/i.test(l)).slice(-10).join("\n");
   assert.fail(
     `${bad.length} of ${outcomes.length} round trips not byte-exact:\n` +
-      `${describeOutcomes(outcomes)}\ndaemon warnings/errors (last 10):\n${tail}`,
+      `${describeOutcomes(outcomes)}\ndaemon warnings/errors (last 10):\n${tail}` +
+      (serverSide ? `\n${serverSide}` : ""),
   );
 }

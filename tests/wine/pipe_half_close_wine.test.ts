@@ -5,11 +5,13 @@
  * calls shutdown(SHUT_WR), the agent must write everything it received, keep
  * the pipe open, and relay the pipe server's reply until the server closes
  * the pipe or the Linux side goes away (issue 10). The pipe servers here are a
- * separate Windows program (`tests/fixtures/win_pipe_echo.c`) in two modes:
+ * separate Windows program (`tests/fixtures/win_pipe_echo.c`) in three modes:
  *
  * - `length`: the client sends a u32 big-endian length first; the server
- *   echoes exactly that many bytes and closes (a request/response end, as an
- *   agent's). The client reads to EOF.
+ *   echoes exactly that many bytes and ends the connection (a request/response
+ *   end, as an agent's) with FlushFileBuffers and DisconnectNamedPipe, as
+ *   Microsoft's pipe server sample does. The client reads to EOF.
+ * - `length-close`: the same, ended with FlushFileBuffers and CloseHandle only.
  * - `echo`: echoes until its client disconnects; the client reads its N bytes
  *   back and then closes.
  *
@@ -27,7 +29,6 @@ import { parseShExports, Sandbox, text } from "../helpers/cli.ts";
 import { runProcess } from "../helpers/process.ts";
 import {
   assertAllExact,
-  ECHO_MODES,
   HALF_CLOSE_PARALLEL,
   HALF_CLOSE_SIZES,
   halfCloseRoundTrips,
@@ -43,23 +44,50 @@ const MiB = 1024 * KiB;
 const IDLE_MS = 30_000;
 const CASE_TIMEOUT = 180_000;
 /**
- * The round trips wait for the agent to keep a pipe open after the client's
- * half-close (issue 10, the connection-core change). Until it lands they lose
- * data (e.g. 0 of 100 B, 979,136 of 1 MiB back); set
- * WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 to run them anyway.
+ * With `length`, the server ends each reply as Microsoft's pipe server sample
+ * does (FlushFileBuffers, DisconnectNamedPipe): the agent then reads
+ * ERROR_PIPE_NOT_CONNECTED (libuv: EPIPE), takes it for a reset and drops the
+ * reply's tail that it has read but not yet forwarded (the server wrote all
+ * 1,048,576 bytes; 877,056 came back). Those cases fail in about one run in
+ * three, so they wait for that fix; WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs them.
  */
 const PENDING_FIX: string | false = process.env.WSL2PROXY_TEST_PIPE_HALF_CLOSE === "1"
   ? false
-  : "the agent loses data after a half-close on a named pipe until issue 10's connection-core fix lands " +
-    "(WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs it)";
+  : "the agent drops a reply's tail when the pipe server ends with DisconnectNamedPipe " +
+    "(ERROR_PIPE_NOT_CONNECTED taken for a reset; WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs it)";
+
+/** The pipe servers: how each ends a round trip, and whether its cases wait for a fix. */
+const PIPE_MODES = [
+  {
+    mode: "length",
+    env: "LENGTH_PIPE",
+    lengthPrefix: true,
+    what: "the server ends the reply: flush, DisconnectNamedPipe",
+    pending: PENDING_FIX,
+  },
+  {
+    mode: "length-close",
+    env: "LENGTH_CLOSE_PIPE",
+    lengthPrefix: true,
+    what: "the server ends the reply: flush, CloseHandle",
+    pending: false,
+  },
+  {
+    mode: "echo",
+    env: "ECHO_PIPE",
+    lengthPrefix: false,
+    what: "the client reads N bytes and closes",
+    pending: false,
+  },
+] as const;
+type PipeMode = typeof PIPE_MODES[number]["mode"];
 
 interface Bridge {
   box: Sandbox;
   /** The fixture's exe and the environment to run it under Wine. */
   echoExe: string;
   wineEnv: Record<string, string | undefined>;
-  length: WinPipeServer;
-  echo: WinPipeServer;
+  servers: Map<PipeMode, WinPipeServer>;
   /** Bridge socket paths by env name. */
   socks: Record<string, string>;
 }
@@ -67,7 +95,7 @@ interface Bridge {
 let bridge: Promise<Bridge> | undefined;
 let stopBridge: (() => Promise<void>) | undefined;
 
-/** Start both pipe servers, the daemon and the Windows agent once for the file. */
+/** Start the pipe servers, the daemon and the Windows agent once for the file. */
 function theBridge(): Promise<Bridge> {
   bridge ??= (async () => {
     const [{ env: wineEnv, vars }, agentExe, echoExe] = await Promise.all([
@@ -76,30 +104,33 @@ function theBridge(): Promise<Bridge> {
       buildWinFixture("win_pipe_echo"),
     ]);
     const tag = `${process.pid}-${Date.now()}`;
-    const [length, echo] = await Promise.all([
-      WinPipeServer.start(echoExe, `w2p-hc-length-${tag}`, ["length"], wineEnv),
-      WinPipeServer.start(echoExe, `w2p-hc-echo-${tag}`, ["echo"], wineEnv),
-    ]);
+    const servers = new Map<PipeMode, WinPipeServer>();
     const box = new Sandbox("w2p-wine-hc-");
     stopBridge = async () => {
       await box.cleanup();
-      await Promise.all([length.stop(), echo.stop()]);
+      await Promise.all([...servers.values()].map((s) => s.stop()));
     };
+    await Promise.all(PIPE_MODES.map(async ({ mode }) => {
+      servers.set(
+        mode,
+        await WinPipeServer.start(echoExe, `w2p-hc-${mode}-${tag}`, [mode], wineEnv),
+      );
+    }));
     Object.assign(box.env, vars);
     box.writeConfig(
       `log_level: debug\nruntime_dir: ${JSON.stringify(box.runtimeDir)}\n` +
         `agent:\n  command: ${JSON.stringify(["wine", agentExe, "agent"])}\n` +
         `sockets:\n` +
-        `  - env_name: LENGTH_PIPE\n    linux_addr: "{runtime_dir}/length.sock"\n` +
-        `    windows_addr: "${length.url}"\n` +
-        `  - env_name: ECHO_PIPE\n    linux_addr: "{runtime_dir}/echo.sock"\n` +
-        `    windows_addr: "${echo.url}"\n`,
+        PIPE_MODES.map(({ mode, env }) =>
+          `  - env_name: ${env}\n    linux_addr: "{runtime_dir}/${mode}.sock"\n` +
+          `    windows_addr: "${servers.get(mode)!.url}"\n`
+        ).join(""),
     );
     const started = await box.cli(["start"], { timeoutMs: 120_000 });
     assert.equal(started.code, 0, started.stderr + box.log());
     const socks = parseShExports(text(started));
     await box.waitAgent(undefined, 90_000);
-    return { box, echoExe, wineEnv, length, echo, socks };
+    return { box, echoExe, wineEnv, servers, socks };
   })();
   return bridge;
 }
@@ -115,8 +146,9 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
     { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
     async () => {
       const b = await theBridge();
-      const name = b.length.url.slice("pipe://./pipe/".length);
-      const leakedBefore = b.length.open();
+      const length = b.servers.get("length")!;
+      const name = length.url.slice("pipe://./pipe/".length);
+      const leakedBefore = length.open();
       const r = await runProcess(["wine", b.echoExe, name, "client", String(MiB), "16"], {
         env: b.wineEnv,
         timeoutMs: CASE_TIMEOUT,
@@ -128,26 +160,36 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
         text(r).match(new RegExp(`^client \\d+ got ${MiB} error \\d+$`, "gm"))?.length,
         16,
       );
-      await b.length.waitIdle(IDLE_MS, leakedBefore);
+      await length.waitIdle(IDLE_MS, leakedBefore);
     },
   );
 
-  for (const { mode, lengthPrefix, what } of ECHO_MODES) {
+  for (const { mode, env, lengthPrefix, what, pending } of PIPE_MODES) {
     for (const parallel of [1, HALF_CLOSE_PARALLEL]) {
       for (const size of HALF_CLOSE_SIZES) {
         const how = parallel === 1 ? "sequential" : `${parallel} in parallel`;
         const name = `${mode} pipe (${what}), ${sizeName(size)}, ${how}`;
         test(
           `wine half-close - ${name}: byte-exact, no pipe left open`,
-          { skip: SKIP_WINE || PENDING_FIX, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+          { skip: SKIP_WINE || pending, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
           async () => {
             const b = await theBridge();
-            const server = mode === "length" ? b.length : b.echo;
-            const sock = mode === "length" ? b.socks.LENGTH_PIPE : b.socks.ECHO_PIPE;
+            const server = b.servers.get(mode)!;
+            const sock = b.socks[env];
             const connect = () => getRuntime().connectUnix(sock);
             const leakedBefore = server.open();
+            const linesBefore = server.lines().length;
             const outcomes = await halfCloseRoundTrips(connect, size, parallel, lengthPrefix);
-            assertAllExact(outcomes, lengthPrefix, b.box.log());
+            if (outcomes.some((o) => o.got !== o.sent)) {
+              await server.waitIdle(IDLE_MS, leakedBefore);
+            }
+            assertAllExact(
+              outcomes,
+              lengthPrefix,
+              b.box.log(),
+              `the pipe server's lines ("disconnect OPEN IN OUT"):\n` +
+                server.lines().slice(linesBefore).join("\n"),
+            );
             await server.waitIdle(IDLE_MS, leakedBefore);
           },
         );
@@ -155,14 +197,14 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
     }
   }
 
-  for (const { mode, lengthPrefix } of ECHO_MODES) {
+  for (const { mode, env, lengthPrefix } of PIPE_MODES) {
     test(
       `wine half-close - a client that writes 64 KiB to the ${mode} pipe, half-closes and vanishes leaves no pipe open`,
       { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
       async () => {
         const b = await theBridge();
-        const server = mode === "length" ? b.length : b.echo;
-        const sock = mode === "length" ? b.socks.LENGTH_PIPE : b.socks.ECHO_PIPE;
+        const server = b.servers.get(mode)!;
+        const sock = b.socks[env];
         const before = server.lines().length;
         const leakedBefore = server.open();
         const conn = await getRuntime().connectUnix(sock);
