@@ -236,3 +236,18 @@ export class SystemCallError extends Wsl2ProxyError {
     this.syscall = syscall;
   }
 }
+
+/**
+ * A request to Pageant over WM_COPYDATA failed; `code` says why (see
+ * `PageantFailure` in src/runtime/types.ts) and the message is the reset
+ * reason.
+ */
+export class PageantError extends Wsl2ProxyError {
+  constructor(
+    code: "NO_WINDOW" | "REFUSED" | "TIMEOUT" | "TOO_LARGE" | "WIN32",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
+  }
+}

@@ -16,6 +16,8 @@ import type { Conn, Runtime } from "../runtime/types.ts";
 import { dialAssuan } from "./assuan.ts";
 import { GpgconfLocator } from "./gpgconf.ts";
 import { type DialTarget, errorCodeOf, reasonFor, toDialError } from "./to_dial_error.ts";
+import { pageantCopyDataConn } from "./pageant_conn.ts";
+import { pageantNameBlock, pageantPipeName, pageantUserName } from "./pageant_pipe_name.ts";
 
 /** Options for {@linkcode dial}. */
 export interface DialOptions {
@@ -31,6 +33,11 @@ export interface DialOptions {
    * connection that is made after all is closed at once.
    */
   signal?: AbortSignal;
+  /**
+   * How long one request to Pageant's window may take, in ms: long enough to
+   * type a passphrase or confirm a key use. @default 120000
+   */
+  pageantTimeoutMs?: number;
   /** Called before each retry of a busy pipe (for logs), with the delay about to be waited. */
   onPipeBusy?: (attempt: number, delayMs: number) => void;
   /**
@@ -41,7 +48,11 @@ export interface DialOptions {
 }
 
 /** Defaults of {@linkcode DialOptions}. */
-export const DIAL_DEFAULTS = { pipeBusyTimeoutMs: 2000, connectTimeoutMs: 10_000 } as const;
+export const DIAL_DEFAULTS = {
+  pipeBusyTimeoutMs: 2000,
+  connectTimeoutMs: 10_000,
+  pageantTimeoutMs: 120_000,
+} as const;
 
 /** First and largest wait between attempts on a busy pipe. */
 const BUSY_FIRST_DELAY_MS = 10;
@@ -226,18 +237,40 @@ async function dialTcp(rt: Runtime, host: string, port: number, o: DialOptions):
 }
 
 /**
- * The user's Pageant: its named pipe (PuTTY 0.75+) if it serves one, else
- * its WM_COPYDATA window (older Pageant, KeeAgent, gpg4win).
+ * The user's Pageant: its named pipe (PuTTY 0.75+), whose name is computed
+ * anew for every stream (it depends on the user's CryptProtectMemory key),
+ * else its WM_COPYDATA window (older Pageant, KeeAgent, gpg4win).
  */
-function dialPageant(rt: Runtime, _o: DialOptions): Promise<Conn> {
-  return Promise.reject(
-    new DialError(
+async function dialPageant(rt: Runtime, o: DialOptions): Promise<Conn> {
+  if (rt.os !== "windows") {
+    throw new DialError(ResetCode.BAD_TARGET, `Pageant exists only on Windows, not on ${rt.os}`);
+  }
+  const api = await rt.pageantWin32();
+  if (api === undefined) {
+    throw new DialError(
       ResetCode.BAD_TARGET,
-      rt.os === "windows"
-        ? "pageant:// is not supported by this build yet"
-        : `Pageant exists only on Windows, not on ${rt.os}`,
-    ),
+      `this ${rt.name} build cannot reach Pageant (no FFI to the Win32 API)`,
+    );
+  }
+  const block = pageantNameBlock();
+  api.protectCrossProcess(block); // PuTTY goes on without it too
+  const pipe = await pageantPipeName(
+    pageantUserName(api.principalName(), api.accountName()),
+    block,
   );
+  try {
+    return await dialPipe(rt, pipe, o);
+  } catch (error) {
+    if (!(error instanceof DialError) || error.resetCode !== ResetCode.NOT_FOUND) throw error;
+  }
+  if (!api.windowExists()) {
+    throw new DialError(
+      ResetCode.NOT_FOUND,
+      `Pageant is not running: no pipe ${pipe} and no window of class Pageant ` +
+        "(start Pageant, or KeeAgent / gpg4win with PuTTY support)",
+    );
+  }
+  return pageantCopyDataConn(api, o.pageantTimeoutMs ?? DIAL_DEFAULTS.pageantTimeoutMs);
 }
 
 const TIMED_OUT = Symbol("timed out");

@@ -33,6 +33,7 @@ import { readBunEmbeddedFile } from "./embedded_file_bun.ts";
 import { acceptedTcpPeerUid } from "./tcp_peer_uid.ts";
 import { raiseFdLimitWith, type RlimitCalls } from "./fd_limit.ts";
 import { openBunLibc } from "./libc_bun.ts";
+import { loadBunPageantWin32 } from "./pageant_win32_bun.ts";
 import { openStdio } from "./stdio.ts";
 import { markWritesComplete } from "./writes_complete.ts";
 import { isProcessAlive, signalPid } from "./signal_pid.ts";
@@ -42,6 +43,7 @@ import type {
   ExitStatus,
   FdLimit,
   Listener,
+  PageantWin32,
   Runtime,
   SpawnOptions,
 } from "./types.ts";
@@ -290,6 +292,10 @@ export class BunRuntime implements Runtime {
   readonly readEmbeddedFile = readBunEmbeddedFile;
 
   /** Raise RLIMIT_NOFILE to its hard value (see `fd_limit.ts`). */
+  pageantWin32(): Promise<PageantWin32 | undefined> {
+    return loadBunPageantWin32();
+  }
+
   async raiseFdLimit(): Promise<FdLimit | undefined> {
     const libc = await openBunLibc({
       getrlimit: { args: ["i32", "ptr"], returns: "i32" },

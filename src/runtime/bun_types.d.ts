@@ -136,4 +136,6 @@ export interface BunFfi {
     path: string,
     symbols: Symbols,
   ): { symbols: { [K in keyof Symbols]: (...args: unknown[]) => number }; close(): void };
+  /** The address of a TypedArray's bytes (which Bun then keeps from moving). */
+  ptr(view: ArrayBufferView): number;
 }

@@ -44,11 +44,13 @@ import type {
   ExitStatus,
   FdLimit,
   Listener,
+  PageantWin32,
   Runtime,
   SpawnOptions,
 } from "./types.ts";
 import { bindError } from "./unix_socket_file.ts";
 import { connectWinAfUnix } from "./win_afunix_deno.ts";
+import { loadDenoPageantWin32 } from "./pageant_win32_deno.ts";
 
 /** `node:net`, loaded on first use (see bun.ts): commands that only connect never need it. */
 const nodeNet = () => import("./node_net.ts");
@@ -201,6 +203,10 @@ export class DenoRuntime implements Runtime {
   readonly readEmbeddedFile = readDenoEmbeddedFile;
 
   /** Raise RLIMIT_NOFILE to its hard value (see `fd_limit.ts`). */
+  pageantWin32(): Promise<PageantWin32 | undefined> {
+    return Promise.resolve(loadDenoPageantWin32());
+  }
+
   raiseFdLimit(): Promise<FdLimit | undefined> {
     return Promise.resolve(raiseDenoFdLimit(LIBC_NAMES));
   }

@@ -107,6 +107,43 @@ export interface FdLimit {
   open: number;
 }
 
+/** Why a {@linkcode PageantWin32.query} failed. */
+export type PageantFailure =
+  /** No window of class and title "Pageant". */
+  | "NO_WINDOW"
+  /** The window answered 0: it refused the request (e.g. the mapping's owner was not its user). */
+  | "REFUSED"
+  /** No answer within the timeout (a prompt left open, or a hung agent). */
+  | "TIMEOUT"
+  /** The request or the reply does not fit the 256 KiB mapping. */
+  | "TOO_LARGE"
+  /** A Win32 call failed (the message names it). */
+  | "WIN32";
+
+/**
+ * The Win32 calls that reach PuTTY's Pageant (and agents that emulate it),
+ * Windows only. See `pageant_win32.ts`.
+ */
+export interface PageantWin32 {
+  /** `GetUserNameExA(NameUserPrincipal)`, or `undefined` when it fails. */
+  principalName(): string | undefined;
+  /** `GetUserNameA`, or `undefined` when it fails. */
+  accountName(): string | undefined;
+  /** `CryptProtectMemory(block, CRYPTPROTECTMEMORY_CROSS_PROCESS)` in place; false when it failed. */
+  protectCrossProcess(block: Uint8Array<ArrayBuffer>): boolean;
+  /** Whether `FindWindowA("Pageant", "Pageant")` finds a window. */
+  windowExists(): boolean;
+  /**
+   * One WM_COPYDATA exchange: `frame` (an ssh-agent message with its length
+   * prefix) goes into a new named mapping owned by the user, and the reply
+   * (with its length prefix) comes back. The blocking call runs off the
+   * event loop and gives up after `timeoutMs`.
+   *
+   * @throws {PageantError} with a {@linkcode PageantFailure} code.
+   */
+  query(frame: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+}
+
 /** The runtime seam. Everything here may differ between Deno and Bun. */
 export interface Runtime {
   /** `"deno"` or `"bun"`. */
@@ -190,4 +227,6 @@ export interface Runtime {
    * now, or `undefined` where it cannot be read (no FFI, not Linux).
    */
   raiseFdLimit(): Promise<FdLimit | undefined>;
+  /** The Win32 calls for Pageant, loaded once; `undefined` off Windows or without FFI. */
+  pageantWin32(): Promise<PageantWin32 | undefined>;
 }
