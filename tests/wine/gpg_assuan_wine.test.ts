@@ -1,0 +1,119 @@
+/**
+ * `assuan://` through the compiled Windows agent under Wine: the agent reads
+ * the port+nonce socket file by its Windows path (`Z:\…`, Wine's view of
+ * the Linux root), connects to 127.0.0.1:PORT and sends the nonce, as it
+ * does to gpg4win's gpg-agent. Behind the port is the nonce-checking fixture
+ * in front of a real gpg-agent (tests/helpers/gpg_env.ts); the WSL side is
+ * real gpg with only the public key.
+ *
+ * `gpg://` is not run here: it needs a Windows gpgconf.exe, which Wine does
+ * not have (its lookup is tested on Linux, in tests/bridge_gpg.test.ts).
+ */
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync } from "node:fs";
+import process from "node:process";
+import { Builder, publish } from "../../scripts/build.ts";
+import { Sandbox } from "../helpers/cli.ts";
+import { GpgPeers, SKIP_GPG } from "../helpers/gpg_env.ts";
+import { SETUP_TIMEOUT, SKIP_WINE, stopWineServer, wine } from "./_wine_env.ts";
+
+const CASE_TIMEOUT = 120_000;
+
+interface Setup {
+  box: Sandbox;
+  g: GpgPeers;
+}
+
+let setup: Promise<Setup> | undefined;
+let teardown: (() => Promise<void>) | undefined;
+
+/** Wine's name for a Linux path: drive Z: is the root. */
+function winePath(linuxPath: string): string {
+  return `Z:${linuxPath}`;
+}
+
+function theSetup(): Promise<Setup> {
+  setup ??= (async () => {
+    const [{ vars }, agentExe] = await Promise.all([
+      wine(),
+      publish(await new Builder().binary("bun", "windows-x64")),
+    ]);
+    const box = new Sandbox("w2p-wine-gpg-");
+    let g: GpgPeers | undefined;
+    teardown = async () => {
+      await box.cleanup(); // the daemon first, then what it reaches
+      await g?.stop();
+    };
+    g = await GpgPeers.start(box.dir);
+    Object.assign(box.env, vars);
+    box.writeConfig(
+      `log_level: debug\nruntime_dir: ${JSON.stringify(box.runtimeDir)}\n` +
+        `agent:\n  command: ${JSON.stringify(["wine", agentExe, "agent"])}\n` +
+        `sockets:\n` +
+        `  - env_name: GPG_AGENT_SOCK\n    linux_addr: ${JSON.stringify(g.wslSock)}\n` +
+        `    windows_addr: ${JSON.stringify(`assuan://${winePath(g.winFile)}`)}\n` +
+        `  - env_name: GPG_MISSING_SOCK\n    linux_addr: "{runtime_dir}/missing.sock"\n` +
+        `    windows_addr: ${JSON.stringify(`assuan://${winePath(box.dir)}/none/S.gpg-agent`)}\n`,
+    );
+    const started = await box.cli(["start"], { timeoutMs: 120_000 });
+    assert.equal(started.code, 0, started.stderr + box.log());
+    await box.waitAgent(undefined, 90_000);
+    return { box, g };
+  })();
+  return setup;
+}
+
+describe("assuan:// through the Windows agent under Wine, to a real gpg-agent", () => {
+  after(async () => {
+    await teardown?.();
+    await stopWineServer();
+  });
+
+  test(
+    "wine gpg - sign, verify and decrypt through the Windows agent; a gpg-agent restart needs nothing",
+    { skip: SKIP_WINE || SKIP_GPG, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const { g, box } = await theSetup();
+      const ms: number[] = [];
+      for (let i = 0; i < 5; i++) ms.push(await g.sign(g.wslHome, `wine-${i}`));
+      if (process.env.W2P_GPG_BENCH) {
+        appendFileSync(
+          process.env.W2P_GPG_BENCH,
+          `${new Date().toISOString()} ${
+            "Deno" in globalThis ? "deno" : "bun"
+          }: one gpg --detach-sign ` +
+            `through the Windows agent under Wine, median of 5: ${
+              [...ms].sort((a, b) => a - b)[2].toFixed(1)
+            } ms\n`,
+        );
+      }
+      await g.decrypt("wine");
+      const before = g.socketFile();
+      await g.stopFixture();
+      await g.startFixture();
+      assert.notEqual(g.socketFile().port, before.port);
+      await g.sign(g.wslHome, "wine-after-restart");
+      assert.match(g.fixture.stderr(), /accepted/);
+      assert.doesNotMatch(box.log(), /wrong nonce/);
+    },
+  );
+
+  test(
+    "wine gpg - a missing socket file is reset with the reason that says to launch gpg-agent",
+    { skip: SKIP_WINE || SKIP_GPG, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const { g, box } = await theSetup();
+      const sock = `${box.runtimeDir}/missing.sock`;
+      const r = await g.run(
+        ["gpg-connect-agent", "-S", sock, "GETINFO version", "/bye"],
+        g.wslHome,
+      );
+      assert.doesNotMatch(new TextDecoder().decode(r.stdout), /^D /m);
+      assert.match(
+        box.log(),
+        /gpg-agent is not running on Windows \(no socket file Z:\\.*\\none\\S\.gpg-agent\): run `gpgconf --launch gpg-agent` on Windows/,
+      );
+    },
+  );
+});
