@@ -37,7 +37,7 @@ export interface RunAgentOptions {
   /** Session tuning (windows, keepalive, timeouts). Role, names and the stream handler are fixed. */
   sessionOptions?: Partial<SessionOptions>;
   /** Dial timeouts. */
-  dialOptions?: Pick<DialOptions, "pipeBusyTimeoutMs" | "connectTimeoutMs">;
+  dialOptions?: Pick<DialOptions, "pipeBusyTimeoutMs" | "connectTimeoutMs" | "pageantTimeoutMs">;
 }
 
 /**
@@ -84,16 +84,17 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentExit> {
   const handlers = new Set<Promise<void>>();
   const openTargets = new OpenTargets();
   const onStream = (incoming: IncomingStream) => {
-    const p = (incoming.target === AGENT_STATS_TARGET
-      ? openTargets.answer(incoming)
-      : serveStream(rt, log, incoming, openTargets, {
-        ...options.dialOptions,
-        signal: cancelDials.signal,
-        gpgconf,
-      }))
-      .catch((error) =>
-        log.error("stream handler failed", { id: incoming.id, error: describeError(error) })
-      );
+    const p =
+      (incoming.target === AGENT_STATS_TARGET
+        ? openTargets.answer(incoming)
+        : serveStream(rt, log, incoming, openTargets, {
+          ...options.dialOptions,
+          signal: cancelDials.signal,
+          gpgconf,
+        }))
+        .catch((error) =>
+          log.error("stream handler failed", { id: incoming.id, error: describeError(error) })
+        );
     handlers.add(p);
     p.finally(() => handlers.delete(p));
   };

@@ -82,7 +82,14 @@ export async function agent(ctx: CliContext): Promise<number> {
     sinks: [(l) => ctx.io.err(l + "\n")],
     component: "agent",
   });
-  const result = await runAgent({ runtime: ctx.runtime, log, version: VERSION });
+  // How long one request to Pageant's window may take (README: the Pageant recipe).
+  const pageantTimeout = Number(ctx.runtime.env("WSL2PROXY_PAGEANT_TIMEOUT_MS"));
+  const result = await runAgent({
+    runtime: ctx.runtime,
+    log,
+    version: VERSION,
+    dialOptions: pageantTimeout > 0 ? { pageantTimeoutMs: pageantTimeout } : undefined,
+  });
   if (!result.error) return Exit.OK;
   // main.ts gives the exit status: 4 for a HandshakeError, 1 for a broken session.
   throw result.error instanceof Wsl2ProxyError

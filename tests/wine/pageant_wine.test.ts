@@ -31,6 +31,8 @@ import { buildWinFixture, WinPipeServer } from "./_win_fixtures.ts";
 
 const CASE_TIMEOUT = 180_000;
 const SIGNATURES = 20;
+/** The agent's bound on one WM_COPYDATA request (WSL2PROXY_PAGEANT_TIMEOUT_MS; 120 s by default). */
+const PAGEANT_TIMEOUT_MS = 10_000;
 
 interface Setup {
   box: Sandbox;
@@ -67,7 +69,7 @@ function theSetup(): Promise<Setup> {
     box = new Sandbox("w2p-wine-pageant-");
     const peers = await startSshPeers(box.dir);
     parts.push(peers);
-    Object.assign(box.env, vars);
+    Object.assign(box.env, vars, { WSL2PROXY_PAGEANT_TIMEOUT_MS: String(PAGEANT_TIMEOUT_MS) });
     box.writeConfig(
       `log_level: debug\nruntime_dir: ${JSON.stringify(box.runtimeDir)}\n` +
         `agent:\n  command: ${JSON.stringify(["wine", agentExe, "agent"])}\n` +
@@ -150,6 +152,34 @@ describe("pageant:// through the Windows agent, under Wine", () => {
       const r = await runProcess(["ssh-add", "-l"], { env: agentEnv(s), timeoutMs: 60_000 });
       assert.notEqual(r.code, 0);
       assert.match(s.box.log(), /Pageant is not running: no pipe \\\\\.\\pipe\\pageant\./);
+    },
+  );
+
+  test(
+    "wine pageant - a request Pageant leaves unanswered is reset after the timeout, with the reason",
+    { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const s = await theSetup();
+      const slow = await WinPipeServer.start(
+        s.pageantExe,
+        "window",
+        [String(s.peers.agentPort), String(PAGEANT_TIMEOUT_MS * 3)],
+        s.wineEnv,
+      );
+      try {
+        const t0 = performance.now();
+        const r = await runProcess(["ssh-add", "-l"], { env: agentEnv(s), timeoutMs: 90_000 });
+        const ms = performance.now() - t0;
+        assert.notEqual(r.code, 0, text(r));
+        assert.ok(ms >= PAGEANT_TIMEOUT_MS * 0.9, `reset after ${ms.toFixed(0)} ms`);
+        await slow.waitLine((l) => l === "delaying", 30_000, "the request at the window");
+        assert.match(
+          s.box.log(),
+          new RegExp(`Pageant did not answer within ${PAGEANT_TIMEOUT_MS / 1000} s`),
+        );
+      } finally {
+        await slow.stop();
+      }
     },
   );
 
