@@ -16,7 +16,7 @@ import { checkLinuxAddr } from "../src/cli/doctor/socket_checks.ts";
 import { probeAgent } from "../src/cli/doctor/agent_probe.ts";
 import { loadConfig } from "../src/config/load_config.ts";
 import { startEchoServer } from "./helpers/echo_server.ts";
-import { startProcess } from "./helpers/process.ts";
+import { runProcess, startProcess } from "./helpers/process.ts";
 import { Sandbox, text, wsl2proxyArgv } from "./helpers/cli.ts";
 
 const rt = getRuntime();
@@ -53,6 +53,21 @@ function agentScript(path: string): string {
   return path;
 }
 
+/** An ssh-agent socket config at `path` (its Windows side is never dialled here). */
+function sshSocket(path: string) {
+  return {
+    envName: "SSH_AUTH_SOCK",
+    linuxAddr: { kind: "unix", path },
+    windowsAddr: {
+      kind: "pipe",
+      path: "\\\\.\\pipe\\openssh-ssh-agent",
+      url: "pipe://./pipe/openssh-ssh-agent",
+    },
+    allowRemote: false,
+    protocol: "ssh-agent",
+  } as const;
+}
+
 function byName(checks: CheckResult[], name: string): CheckResult {
   const c = checks.find((x) => x.name === name);
   assert.ok(c, `no check named ${name} in ${JSON.stringify(checks.map((x) => x.name))}`);
@@ -63,17 +78,7 @@ describe("doctor: who holds a linux_addr", () => {
   test("doctor linux_addr - a path held by a local ssh-agent fails and names it; once it is gone the path is free", async () => {
     const box = sandbox();
     const path = join(box.dir, "agent.sock");
-    const socket = {
-      envName: "SSH_AUTH_SOCK",
-      linuxAddr: { kind: "unix", path },
-      windowsAddr: {
-        kind: "pipe",
-        path: "\\\\.\\pipe\\openssh-ssh-agent",
-        url: "pipe://./pipe/openssh-ssh-agent",
-      },
-      allowRemote: false,
-      protocol: "ssh-agent",
-    } as const;
+    const socket = sshSocket(path);
     const seam = { root: "/", env: () => undefined, runtime: rt };
     const agent = startProcess(["ssh-agent", "-D", "-a", path], { timeoutMs: 60_000 });
     try {
@@ -88,6 +93,28 @@ describe("doctor: who holds a linux_addr", () => {
     }
     const free = await checkLinuxAddr(seam, socket, null);
     assert.equal(free.status, "ok", free.evidence);
+  });
+
+  test("doctor linux_addr - gpg-agent's ssh socket is named, with how to turn its ssh support off", async () => {
+    const box = sandbox();
+    const home = join(box.dir, "gnupg");
+    mkdirSync(home, { mode: 0o700 });
+    const started = await runProcess(
+      ["gpg-agent", "--homedir", home, "--daemon", "--enable-ssh-support"],
+      { env: box.env, timeoutMs: 30_000 },
+    );
+    assert.equal(started.code, 0, started.stderr);
+    try {
+      // gpg-agent --daemon returns once it listens, printing SSH_AUTH_SOCK=<its socket>.
+      const path = /SSH_AUTH_SOCK=([^;]+);/.exec(text(started))![1];
+      const seam = { root: "/", env: () => undefined, runtime: rt };
+      const held = await checkLinuxAddr(seam, sshSocket(path), null);
+      assert.equal(held.status, "fail");
+      assert.match(held.evidence, new RegExp(`^${path} is held by gpg-agent \\(pid \\d+\\)$`));
+      assert.match(held.fix, /drop enable-ssh-support from ~\/\.gnupg\/gpg-agent\.conf/);
+    } finally {
+      await runProcess(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], { env: box.env });
+    }
   });
 });
 
