@@ -64,6 +64,9 @@ stat -c %i -- * >"$OUT/inode-1.txt"
 "$BIN" start >/dev/null
 stat -c %i -- * >"$OUT/inode-2.txt"
 ls >"$OUT/files-2.txt"
+# doctor with the daemon down: it finds the same placed agent (exit 1: Linux cannot run it).
+"$BIN" stop >/dev/null
+"$BIN" doctor --json >"$OUT/doctor.json" || true
 `;
 
 describe("the embedded agent on a stand-in WSL", () => {
@@ -101,6 +104,17 @@ describe("the embedded agent on a stand-in WSL", () => {
         assert.equal(out("inode-2.txt"), out("inode-1.txt"));
         const status = JSON.parse(readFileSync(join(box.dir, "status.json"), "utf8"));
         assert.deepEqual(status.agent.command, [`${LOCAL_APP_DATA}/wsl2proxy/${name}`, "agent"]);
+        const doctor = JSON.parse(out("doctor.json")).checks as {
+          name: string;
+          evidence: string;
+        }[];
+        const agent = doctor.find((c) => c.name === "agent")!;
+        const mb = (exe.length / 1e6).toFixed(1);
+        assert.ok(
+          agent.evidence.startsWith(`${LOCAL_APP_DATA}/wsl2proxy/${name} (${mb} MB)`),
+          agent.evidence,
+        );
+        assert.equal(doctor.find((c) => c.name === "agent working directory")?.evidence, "/mnt/c");
       } finally {
         await box.cleanup();
       }
