@@ -260,6 +260,22 @@ describe("dial assuan://", { skip: POSIX_ONLY }, () => {
         ResetCode.NOT_FOUND,
         /^gpgconf --list-dirs agent-extra-socket failed: gpgconf: unknown$/,
       );
+      // What gpgconf.exe prints on Windows: a drive path, maybe with backslashes and CRLF.
+      const winGpgconf = join(dir.path, "gpgconf-win");
+      await writeFile(
+        winGpgconf,
+        "#!/bin/sh\nprintf 'C:\\\\Users\\\\me\\\\AppData\\\\Local\\\\gnupg\\\\S.gpg-agent.extra\\r\\n'\n",
+      );
+      await chmod(winGpgconf, 0o755);
+      assert.equal(
+        await new GpgconfLocator(rt, { command: winGpgconf }).locate("extra"),
+        "C:\\Users\\me\\AppData\\Local\\gnupg\\S.gpg-agent.extra",
+      );
+      await rejectsWith(
+        dial(rt, addr("gpg://extra"), { gpgconf: new GpgconfLocator(rt, { command: winGpgconf }) }),
+        ResetCode.BAD_TARGET,
+        /^a Windows socket file path cannot be dialled on linux: C:\\Users\\me\\AppData\\Local\\gnupg\\S\.gpg-agent\.extra$/,
+      );
       const missing = new GpgconfLocator(rt, { command: join(dir.path, "no-gpgconf") });
       await rejectsWith(
         dial(rt, addr("gpg://agent"), { gpgconf: missing }),

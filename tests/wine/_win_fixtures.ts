@@ -26,6 +26,7 @@ const FIXTURES = {
   win_pipe_echo: [] as string[],
   win_pipe_tcp_relay: ["-lws2_32"],
   win_pageant: ["-lws2_32", "-lsecur32", "-lcrypt32", "-ladvapi32"],
+  win_gpgconf: [] as string[],
 } as const;
 
 /** Name of a fixture program (its source is `tests/fixtures/<name>.c`). */

@@ -6,17 +6,22 @@
  * in front of a real gpg-agent (tests/helpers/gpg_env.ts); the WSL side is
  * real gpg with only the public key.
  *
- * `gpg://` is not run here: it needs a Windows gpgconf.exe, which Wine does
- * not have (its lookup is tested on Linux, in tests/bridge_gpg.test.ts).
+ * `gpg://agent` runs gpgconf.exe through the Windows PATH: here a mingw
+ * stand-in (tests/fixtures/win_gpgconf.c, on WINEPATH) that answers
+ * `--list-dirs agent-socket` from GNUPGHOME as GnuPG for Windows does, with
+ * forward slashes.
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
 import process from "node:process";
 import { Builder, publish } from "../../scripts/build.ts";
+import { copyFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { Sandbox } from "../helpers/cli.ts";
 import { GpgPeers, SKIP_GPG } from "../helpers/gpg_env.ts";
 import { SETUP_TIMEOUT, SKIP_WINE, stopWineServer, wine } from "./_wine_env.ts";
+import { buildWinFixture } from "./_win_fixtures.ts";
 
 const CASE_TIMEOUT = 120_000;
 
@@ -33,11 +38,17 @@ function winePath(linuxPath: string): string {
   return `Z:${linuxPath}`;
 }
 
+/** The same with backslashes, as Windows programs see it in the environment. */
+function wineBackslashPath(linuxPath: string): string {
+  return `Z:${linuxPath.replaceAll("/", "\\")}`;
+}
+
 function theSetup(): Promise<Setup> {
   setup ??= (async () => {
-    const [{ vars }, agentExe] = await Promise.all([
+    const [{ vars }, agentExe, gpgconfExe] = await Promise.all([
       wine(),
       publish(await new Builder().binary("bun", "windows-x64")),
+      buildWinFixture("win_gpgconf"),
     ]);
     const box = new Sandbox("w2p-wine-gpg-");
     let g: GpgPeers | undefined;
@@ -46,13 +57,21 @@ function theSetup(): Promise<Setup> {
       await g?.stop();
     };
     g = await GpgPeers.start(box.dir);
-    Object.assign(box.env, vars);
+    const bin = join(box.dir, "bin");
+    mkdirSync(bin);
+    copyFileSync(gpgconfExe, join(bin, "gpgconf.exe"));
+    Object.assign(box.env, vars, {
+      WINEPATH: wineBackslashPath(bin),
+      GNUPGHOME: wineBackslashPath(g.winHome), // the "Windows" user's home, for gpgconf.exe
+    });
     box.writeConfig(
       `log_level: debug\nruntime_dir: ${JSON.stringify(box.runtimeDir)}\n` +
         `agent:\n  command: ${JSON.stringify(["wine", agentExe, "agent"])}\n` +
         `sockets:\n` +
         `  - env_name: GPG_AGENT_SOCK\n    linux_addr: ${JSON.stringify(g.wslSock)}\n` +
         `    windows_addr: ${JSON.stringify(`assuan://${winePath(g.winFile)}`)}\n` +
+        `  - env_name: GPG_GPGCONF_SOCK\n    linux_addr: "{runtime_dir}/gpgconf.sock"\n` +
+        `    windows_addr: gpg://agent\n` +
         `  - env_name: GPG_MISSING_SOCK\n    linux_addr: "{runtime_dir}/missing.sock"\n` +
         `    windows_addr: ${JSON.stringify(`assuan://${winePath(box.dir)}/none/S.gpg-agent`)}\n`,
     );
@@ -96,6 +115,27 @@ describe("assuan:// through the Windows agent under Wine, to a real gpg-agent", 
       await g.sign(g.wslHome, "wine-after-restart");
       assert.match(g.fixture.stderr(), /accepted/);
       assert.doesNotMatch(box.log(), /wrong nonce/);
+    },
+  );
+
+  test(
+    "wine gpg - gpg://agent: gpgconf.exe on the Windows PATH names the file, and the real agent answers",
+    { skip: SKIP_WINE || SKIP_GPG, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const { g, box } = await theSetup();
+      const colons = await g.ok(
+        ["gpg", "--list-keys", "--with-keygrip", "--with-colons", g.fpr],
+        g.wslHome,
+      );
+      const grip = colons.match(/^grp:+([0-9A-F]{40}):/m)![1];
+      const sock = join(box.runtimeDir, "gpgconf.sock");
+      for (let i = 0; i < 2; i++) {
+        const out = await g.ok(
+          ["gpg-connect-agent", "-S", sock, `HAVEKEY ${grip}`, "/bye"],
+          g.wslHome,
+        );
+        assert.match(out, /^OK/m, box.log().slice(-2000));
+      }
     },
   );
 
