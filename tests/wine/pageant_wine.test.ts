@@ -31,6 +31,7 @@ import { buildWinFixture, WinPipeServer } from "./_win_fixtures.ts";
 
 const CASE_TIMEOUT = 180_000;
 const SIGNATURES = 20;
+const PARALLEL = 8;
 /** The agent's bound on one WM_COPYDATA request (WSL2PROXY_PAGEANT_TIMEOUT_MS; 120 s by default). */
 const PAGEANT_TIMEOUT_MS = 10_000;
 
@@ -69,6 +70,9 @@ function theSetup(): Promise<Setup> {
     box = new Sandbox("w2p-wine-pageant-");
     const peers = await startSshPeers(box.dir);
     parts.push(peers);
+    // What ssh-keygen -Y sign names the key by, and what -Y verify trusts.
+    writeFileSync(join(box.dir, "key.pub"), peers.publicKey);
+    writeFileSync(join(box.dir, "allowed_signers"), `tester ${peers.publicKey}`);
     Object.assign(box.env, vars, { WSL2PROXY_PAGEANT_TIMEOUT_MS: String(PAGEANT_TIMEOUT_MS) });
     box.writeConfig(
       `log_level: debug\nruntime_dir: ${JSON.stringify(box.runtimeDir)}\n` +
@@ -97,35 +101,37 @@ async function assertLists(s: Setup): Promise<void> {
 
 /** `count` signatures through the bridge, each verified; returns each one's wall time in ms. */
 async function signAndVerify(s: Setup, count: number, tag: string): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) times.push(await signOne(s, `${tag}-${i}`));
+  return times;
+}
+
+/** One signature through the bridge, verified; its wall time in ms. */
+async function signOne(s: Setup, tag: string): Promise<number> {
   const pub = join(s.box.dir, "key.pub");
   const signers = join(s.box.dir, "allowed_signers");
-  writeFileSync(pub, s.peers.publicKey);
-  writeFileSync(signers, `tester ${s.peers.publicKey}`);
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const data = join(s.box.dir, `${tag}-${i}.txt`);
-    writeFileSync(data, `signed through pageant:// (${tag}) #${i}\n`);
-    const t0 = performance.now();
-    const signed = await runProcess(
-      ["ssh-keygen", "-Y", "sign", "-f", pub, "-n", "file", data],
-      { env: agentEnv(s), timeoutMs: 60_000 },
-    );
-    times.push(performance.now() - t0);
-    assert.equal(signed.code, 0, `sign ${i}: ${signed.stderr}\n${s.box.log().slice(-3000)}`);
-    const verified = await runProcess(
-      [
-        "sh",
-        "-c",
-        'exec ssh-keygen -Y verify -f "$1" -I tester -n file -s "$2.sig" < "$2"',
-        "sh",
-        signers,
-        data,
-      ],
-      { timeoutMs: 60_000 },
-    );
-    assert.equal(verified.code, 0, `verify ${i}: ${verified.stderr}${text(verified)}`);
-  }
-  return times;
+  const data = join(s.box.dir, `${tag}.txt`);
+  writeFileSync(data, `signed through pageant:// (${tag})\n`);
+  const t0 = performance.now();
+  const signed = await runProcess(
+    ["ssh-keygen", "-Y", "sign", "-f", pub, "-n", "file", data],
+    { env: agentEnv(s), timeoutMs: 60_000 },
+  );
+  const ms = performance.now() - t0;
+  assert.equal(signed.code, 0, `sign ${tag}: ${signed.stderr}\n${s.box.log().slice(-3000)}`);
+  const verified = await runProcess(
+    [
+      "sh",
+      "-c",
+      'exec ssh-keygen -Y verify -f "$1" -I tester -n file -s "$2.sig" < "$2"',
+      "sh",
+      signers,
+      data,
+    ],
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(verified.code, 0, `verify ${tag}: ${verified.stderr}${text(verified)}`);
+  return ms;
 }
 
 function median(xs: number[]): number {
@@ -184,7 +190,7 @@ describe("pageant:// through the Windows agent, under Wine", () => {
   );
 
   test(
-    `wine pageant - over WM_COPYDATA: ssh-add -l lists the key and ${SIGNATURES} signatures verify`,
+    `wine pageant - over WM_COPYDATA: ssh-add -l lists the key, ${SIGNATURES} signatures in a row and ${PARALLEL} at once verify`,
     { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
     async () => {
       const s = await theSetup();
@@ -197,8 +203,12 @@ describe("pageant:// through the Windows agent, under Wine", () => {
       parts.push(s.window);
       await assertLists(s);
       const times = await signAndVerify(s, SIGNATURES, "copydata");
+      // Concurrent streams: each request has its own mapping name.
+      await Promise.all(
+        Array.from({ length: PARALLEL }, (_, i) => signOne(s, `copydata-parallel-${i}`)),
+      );
       // Every request went through the window (ssh-add -l: 1; each signature: 2 or more).
-      assert.ok(requests(s.window) >= 1 + SIGNATURES, s.window.lines().join("\n"));
+      assert.ok(requests(s.window) >= 1 + SIGNATURES + PARALLEL, s.window.lines().join("\n"));
       assert.ok(
         !s.window.lines().some((l) => l.startsWith("refused")),
         s.window.lines().join("\n"),
