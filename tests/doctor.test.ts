@@ -168,6 +168,24 @@ describe("doctor: the one-off agent", () => {
     assert.equal(offDrive.dials[0].status, "fail");
     assert.match(offDrive.dials[0].evidence, /not dialled, no agent/);
   });
+  test("doctor agent - with WSL interop broken, a Windows agent is not started (it would only hang)", async () => {
+    const box = sandbox();
+    box.writeConfig(
+      `runtime_dir: ${JSON.stringify(box.runtimeDir)}\nagent:\n  path: /mnt/c/tools/agent.exe\n` +
+        `sockets:\n  - {env_name: A_SOCK, linux_addr: "{runtime_dir}/a.sock", windows_addr: "pipe://./pipe/a"}\n`,
+    );
+    const config = await loadConfig(box.configPath, true, (n) => box.env[n], rt.uid());
+    const root = healthyWsl(new FakeRoot());
+    cleanups.push(() => root.dispose());
+    const probe = await probeAgent(root.seam({ WSL_DISTRO_NAME: "Stand-in" }), config, {
+      interopBroken: "WSL interop cannot start a .exe (binfmt WSLInterop failed)",
+    });
+    assert.deepEqual(
+      [probe.agent.status, probe.agent.evidence],
+      ["fail", "not started: WSL interop cannot start a .exe (binfmt WSLInterop failed)"],
+    );
+    assert.match(probe.dials[0].evidence, /not dialled, no agent/);
+  });
 });
 
 describe("doctor: the command", () => {

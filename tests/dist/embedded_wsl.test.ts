@@ -18,6 +18,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { agentTarget } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
+import { FakeRoot, healthyWsl } from "../../src/cli/doctor/_fake_root.ts";
 import { Sandbox } from "../helpers/cli.ts";
 import { builder, GIVEN_BIN, HOST_TARGET, linuxBinary, runIn } from "./_dist.ts";
 
@@ -66,7 +67,7 @@ stat -c %i -- * >"$OUT/inode-2.txt"
 ls >"$OUT/files-2.txt"
 # doctor with the daemon down: it finds the same placed agent (exit 1: Linux cannot run it).
 "$BIN" stop >/dev/null
-"$BIN" doctor --json >"$OUT/doctor.json" || true
+WSL2PROXY_DOCTOR_ROOT="$FAKE_ROOT" "$BIN" doctor --json >"$OUT/doctor.json" || true
 `;
 
 describe("the embedded agent on a stand-in WSL", () => {
@@ -81,6 +82,7 @@ describe("the embedded agent on a stand-in WSL", () => {
       const name = `wsl2proxy-agent-${VERSION}-${sha.slice(0, 12)}.exe`;
 
       const box = new Sandbox("w2p-fake-wsl-");
+      const fake = healthyWsl(new FakeRoot());
       try {
         box.writeConfig(
           `runtime_dir: ${JSON.stringify(box.runtimeDir)}\n` +
@@ -93,6 +95,8 @@ describe("the embedded agent on a stand-in WSL", () => {
           WSL_DISTRO_NAME: "Stand-in",
           BIN: bin,
           OUT: box.dir,
+          // What a healthy WSL shows in /proc (this machine has no WSLInterop binfmt entry).
+          FAKE_ROOT: fake.dir,
         };
         const r = await runIn(["unshare", "-m", "sh", "-c", SCRIPT], { cwd: box.dir, env });
         assert.equal(r.code, 0, r.stderr + box.log());
@@ -117,6 +121,7 @@ describe("the embedded agent on a stand-in WSL", () => {
         assert.equal(doctor.find((c) => c.name === "agent working directory")?.evidence, "/mnt/c");
       } finally {
         await box.cleanup();
+        fake.dispose();
       }
     },
   );

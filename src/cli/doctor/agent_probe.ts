@@ -32,8 +32,14 @@ const DIAL_TIMEOUT_MS = 15_000;
 export interface ProbeAgentOptions {
   /** `--agent PATH`, as for `start`. */
   agentFlag?: string;
-  /** How long the agent has to start and finish its handshake. @default 60000 */
+  /** How long the agent has to start and finish its handshake. @default 30000 */
   handshakeTimeoutMs?: number;
+  /**
+   * Why WSL interop cannot start a `.exe` now (a failed binfmt or
+   * WSL_INTEROP check), if it cannot: a Windows agent is then not started,
+   * since it would only fail or hang until the timeout.
+   */
+  interopBroken?: string;
 }
 
 /** The agent's checks, and one dial check per socket (in the config's order). */
@@ -51,6 +57,23 @@ export async function probeAgent(
 ): Promise<AgentProbe> {
   const driveRoot = await automountRoot(seam);
   const { isWsl } = await detectWsl(seam.env, (p) => exists(rooted(seam, p)).catch(() => false));
+  const windowsAgent = options.agentFlag !== undefined || config.agent.kind !== "command" ||
+    /\.exe$/i.test(config.agent.command[0]);
+  if (options.interopBroken && isWsl && windowsAgent) {
+    const agent = result(
+      "agent",
+      "fail",
+      `not started: ${options.interopBroken}`,
+      "fix the checks above first",
+    );
+    const cwd = result(
+      "agent working directory",
+      "warn",
+      "not known: no agent started",
+      "see the agent check",
+    );
+    return { agent, cwd, dials: noDials(config, agent) };
+  }
   let cmd: AgentCommand;
   try {
     cmd = await resolveAgentCommand({
@@ -104,7 +127,7 @@ export async function probeAgent(
       role: "client",
       version: VERSION,
       names: { local: "wsl2proxy doctor", peer: "the Windows agent" },
-      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 60_000,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 30_000,
       keepaliveMs: 0,
     });
   } catch (e) {

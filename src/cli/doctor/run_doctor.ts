@@ -58,7 +58,13 @@ export async function runDoctor(
     ),
   );
   const daemon = await ourDaemon(seam, config);
-  const probe = await probeAgent(seam, config, options);
+  const broken = checks.filter((c) =>
+    c.status === "fail" && (c.name === "binfmt WSLInterop" || c.name === "WSL_INTEROP")
+  );
+  const interopBroken = broken.length
+    ? `WSL interop cannot start a .exe (${broken.map((c) => c.name).join(", ")} failed)`
+    : undefined;
+  const probe = await probeAgent(seam, config, { ...options, interopBroken });
   checks.push(probe.agent, probe.cwd);
   for (const [i, socket] of config.sockets.entries()) {
     checks.push(
