@@ -52,7 +52,9 @@ export async function readAgentStats(
   timeoutMs = 2000,
 ): Promise<{ openTargets: Record<string, number> } | null> {
   try {
-    const stream = await session.open(AGENT_STATS_TARGET, { signal: AbortSignal.timeout(timeoutMs) });
+    const stream = await session.open(AGENT_STATS_TARGET, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     await stream.writable.getWriter().close();
     const chunks: Uint8Array[] = [];
     for await (const chunk of stream.readable) chunks.push(chunk);

@@ -140,8 +140,9 @@ function readError(path: string, error: unknown): DialError {
       },
     );
   }
+  // Reading a file is never "refused": an unexpected code is INTERNAL.
   return new DialError(
-    reset === ResetCode.CONNECTION_REFUSED ? ResetCode.INTERNAL : reset,
+    ResetCode.INTERNAL,
     `cannot read gpg-agent's socket file ${path}: ${code ?? String(error)}`,
     { cause: error },
   );

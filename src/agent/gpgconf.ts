@@ -100,10 +100,6 @@ export class GpgconfLocator {
       }
       const [out, err, status] = outcome;
       if (status.code !== 0) {
-        if (status.code === 127 || (status.code === 9009 && this.#rt.os === "windows")) {
-          lastMissing = new Error(err.trim());
-          continue;
-        }
         const detail = err.trim().split(/\r?\n/)[0] || `exit ${status.code ?? status.signal}`;
         throw new DialError(ResetCode.NOT_FOUND, `gpgconf --list-dirs ${name} failed: ${detail}`);
       }

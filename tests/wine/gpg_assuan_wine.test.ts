@@ -51,12 +51,12 @@ function theSetup(): Promise<Setup> {
       buildWinFixture("win_gpgconf"),
     ]);
     const box = new Sandbox("w2p-wine-gpg-");
-    let g: GpgPeers | undefined;
+    teardown = () => box.cleanup();
+    const g = await GpgPeers.start(box.dir);
     teardown = async () => {
       await box.cleanup(); // the daemon first, then what it reaches
-      await g?.stop();
+      await g.stop();
     };
-    g = await GpgPeers.start(box.dir);
     const bin = join(box.dir, "bin");
     mkdirSync(bin);
     copyFileSync(gpgconfExe, join(bin, "gpgconf.exe"));
