@@ -162,7 +162,7 @@ describe("pageant:// through the Windows agent, under Wine", () => {
   );
 
   test(
-    "wine pageant - a request Pageant leaves unanswered is reset after the timeout, with the reason",
+    "wine pageant - a request Pageant leaves unanswered blocks no other stream and is reset after the timeout, with the reason",
     { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
     async () => {
       const s = await theSetup();
@@ -174,11 +174,15 @@ describe("pageant:// through the Windows agent, under Wine", () => {
       );
       try {
         const t0 = performance.now();
-        const r = await runProcess(["ssh-add", "-l"], { env: agentEnv(s), timeoutMs: 90_000 });
+        const adding = runProcess(["ssh-add", "-l"], { env: agentEnv(s), timeoutMs: 90_000 });
+        await slow.waitLine((l) => l === "delaying", 30_000, "the request at the window");
+        // SendMessageTimeout waits on a worker thread: meanwhile the agent still answers.
+        const status = await s.box.control({ op: "status" });
+        assert.deepEqual(status?.agent.openTargets, { "pageant://": 1 });
+        const r = await adding;
         const ms = performance.now() - t0;
         assert.notEqual(r.code, 0, text(r));
         assert.ok(ms >= PAGEANT_TIMEOUT_MS * 0.9, `reset after ${ms.toFixed(0)} ms`);
-        await slow.waitLine((l) => l === "delaying", 30_000, "the request at the window");
         assert.match(
           s.box.log(),
           new RegExp(`Pageant did not answer within ${PAGEANT_TIMEOUT_MS / 1000} s`),
