@@ -337,7 +337,7 @@ describe("reload: a bad config changes nothing", () => {
       name: "an unknown key",
       yaml: (f) => f.yaml([f.A, f.B], "    colour: red\n"),
       error: (f) =>
-        `${f.box.configPath}:12:5: sockets[1].colour: unknown key; expected one of env_name, linux_addr, windows_addr, allow_remote`,
+        `${f.box.configPath}:12:5: sockets[1].colour: unknown key; expected one of env_name, linux_addr, windows_addr, allow_remote, protocol`,
     },
   ];
   for (const c of bad) {
