@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { getRuntime } from "../src/runtime/mod.ts";
 import { FakeRoot, healthyWsl } from "../src/cli/doctor/_fake_root.ts";
 import type { CheckResult } from "../src/cli/doctor/check.ts";
-import { checkLinuxAddr } from "../src/cli/doctor/socket_checks.ts";
+import { checkEnvVar, checkLinuxAddr } from "../src/cli/doctor/socket_checks.ts";
 import { probeAgent } from "../src/cli/doctor/agent_probe.ts";
 import { loadConfig } from "../src/config/load_config.ts";
 import { startEchoServer } from "./helpers/echo_server.ts";
@@ -116,6 +116,41 @@ describe("doctor: who holds a linux_addr", () => {
       await runProcess(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], { env: box.env });
     }
   });
+  test("doctor linux_addr - a stale socket file is ok (start replaces it); a file that is no socket fails", async () => {
+    const box = sandbox();
+    const seam = { root: "/", env: () => undefined, runtime: rt };
+    const path = join(box.dir, "stale.sock");
+    // Bound and never listened, by a process that is gone: what a crash leaves.
+    const py = await runProcess([
+      "python3",
+      "-c",
+      "import socket,sys;socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+      path,
+    ]);
+    assert.equal(py.code, 0, py.stderr);
+    const stale = await checkLinuxAddr(seam, sshSocket(path), null);
+    assert.deepEqual([stale.status, stale.evidence], [
+      "ok",
+      `${path} is a stale socket file nobody listens on; start replaces it`,
+    ]);
+    const plain = join(box.dir, "plain");
+    writeFileSync(plain, "");
+    const file = await checkLinuxAddr(seam, sshSocket(plain), null);
+    assert.deepEqual([file.status, file.evidence], ["fail", `${plain} exists and is not a socket`]);
+  });
+
+  test("doctor env - unset warns with the eval line; ours is ok", () => {
+    const socket = sshSocket("/run/user/1000/wsl2proxy/ssh.sock");
+    const seam = (value?: string) => ({
+      root: "/",
+      env: (n: string) => (n === "SSH_AUTH_SOCK" ? value : undefined),
+      runtime: rt,
+    });
+    const unset = checkEnvVar(seam(), socket);
+    assert.equal(unset.status, "warn");
+    assert.match(unset.fix, /eval "\$\(wsl2proxy start\)"/);
+    assert.equal(checkEnvVar(seam("/run/user/1000/wsl2proxy/ssh.sock"), socket).status, "ok");
+  });
 });
 
 describe("doctor: the one-off agent", () => {
@@ -185,6 +220,35 @@ describe("doctor: the one-off agent", () => {
       ["fail", "not started: WSL interop cannot start a .exe (binfmt WSLInterop failed)"],
     );
     assert.match(probe.dials[0].evidence, /not dialled, no agent/);
+  });
+  test("doctor agent - an agent off the Windows drive warns but runs; a missing drive directory stops it", async () => {
+    const box = sandbox();
+    const mnt = join(box.dir, "mnt");
+    const root = healthyWsl(new FakeRoot()).file("/etc/wsl.conf", `[automount]\nroot = ${mnt}\n`);
+    cleanups.push(() => root.dispose());
+    const offDrive = agentScript(join(box.dir, "agent.exe"));
+    box.writeConfig(
+      `runtime_dir: ${JSON.stringify(box.runtimeDir)}\nsockets:\n` +
+        `  - {env_name: A_SOCK, linux_addr: "{runtime_dir}/a.sock", windows_addr: "pipe://./pipe/a"}\n`,
+    );
+    const config = await loadConfig(box.configPath, true, (n) => box.env[n], rt.uid());
+    const seam = root.seam({ WSL_DISTRO_NAME: "Stand-in" });
+
+    // No <root>/c yet: the agent would start in a directory that is not there.
+    const noDrive = await probeAgent(seam, config, { agentFlag: offDrive });
+    assert.equal(noDrive.cwd.status, "fail");
+    assert.equal(noDrive.cwd.evidence, `${mnt}/c does not exist, so the agent cannot start there`);
+    assert.match(noDrive.agent.evidence, /^not started: /);
+
+    mkdirSync(join(mnt, "c"), { recursive: true });
+    const slow = await probeAgent(seam, config, { agentFlag: offDrive });
+    assert.equal(slow.agent.status, "warn", slow.agent.evidence);
+    assert.match(
+      slow.agent.evidence,
+      /agent\.exe \(0\.0 MB\) is not on a Windows drive .*15-30 s to start it, wsl2proxy /,
+    );
+    assert.match(slow.agent.fix, /copy it to a Windows drive/);
+    assert.equal(slow.cwd.status, "ok");
   });
 });
 
@@ -258,6 +322,18 @@ describe("doctor: the command", () => {
       /^fail {2}dial X_SOCK\n {6}unix:\/\/.*nobody\.sock: the Windows side says: .*\n {6}fix: /m,
     );
     assert.match(text(failed), /\n\n10 ok, 0 warn, 1 fail\n$/);
+  });
+
+  test("doctor cli - a broken config fails the config check, the WSL checks still run", async () => {
+    const box = sandbox();
+    box.writeConfig("sockets:\n  - env_name: X\n    linux_addr: relative/path\n");
+    const r = await box.cli(["doctor", "--json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const checks = (JSON.parse(text(r)) as { checks: CheckResult[] }).checks;
+    assert.equal(checks.at(-1)!.name, "config");
+    assert.equal(checks.at(-1)!.status, "fail");
+    assert.match(checks.at(-1)!.evidence, /config\.yaml:\d+:\d+/);
+    assert.ok(checks.some((c) => c.name === "binfmt WSLInterop"));
   });
 
   test("doctor cli - --help describes it, and the program's help lists it", async () => {

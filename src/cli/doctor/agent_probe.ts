@@ -101,7 +101,11 @@ export async function probeAgent(
     );
     return { agent, cwd, dials: noDials(config, agent) };
   }
-  const cwd = cwdCheck(cmd.cwd, isWsl, driveRoot, cmd.argv);
+  const cwd = await cwdCheck(cmd.cwd, isWsl, driveRoot, cmd.argv);
+  if (cwd.status === "fail") {
+    const agent = result("agent", "fail", `not started: ${cwd.evidence}`, cwd.fix);
+    return { agent, cwd, dials: noDials(config, agent) };
+  }
   const placed = await placement(cmd, isWsl, driveRoot, config);
   if (placed.status === "fail") return { agent: placed, cwd, dials: noDials(config, placed) };
   const started = performance.now();
@@ -217,12 +221,12 @@ function handshakeCheck(placed: CheckResult, version: string, ms: number): Check
 }
 
 /** The agent's working directory: a Windows drive for a Windows program. */
-function cwdCheck(
+async function cwdCheck(
   cwd: string | undefined,
   isWsl: boolean,
   driveRoot: string,
   argv: readonly string[],
-): CheckResult {
+): Promise<CheckResult> {
   const name = "agent working directory";
   if (cwd === undefined) {
     const exe = /\.exe$/i.test(argv[0] ?? "");
@@ -234,6 +238,14 @@ function cwdCheck(
         "use agent.path rather than agent.command",
       )
       : result(name, "ok", "the daemon's own (the agent is not a Windows program)");
+  }
+  if (!(await exists(cwd).catch(() => false))) {
+    return result(
+      name,
+      "fail",
+      `${cwd} does not exist, so the agent cannot start there`,
+      "see the Windows drive check: the C: drive is not mounted where wsl.conf says",
+    );
   }
   if (!isOnWindowsDrive(cwd, driveRoot)) {
     return result(
