@@ -224,4 +224,24 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
       },
     );
   }
+  test(
+    "wine half-close - afterwards the Windows agent itself reports no open pipe (status: agent.openTargets)",
+    { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const b = await theBridge();
+      for (const server of b.servers.values()) await server.waitIdle(IDLE_MS);
+      // The agent's count may lag its closing of the handle by a moment, and the daemon
+      // has no event for it: re-ask, bounded, as tests/agent_open_targets.test.ts does.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const status = await b.box.control({ op: "status" });
+        const open = status?.agent.openTargets;
+        assert.ok(open, `the agent reports its open targets: ${JSON.stringify(status?.agent)}`);
+        const pipes = Object.entries(open).filter(([target]) => target.startsWith("pipe:"));
+        if (pipes.length === 0) break;
+        if (Date.now() > deadline) assert.fail(`pipe targets still open in the agent: ${pipes}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+  );
 });
