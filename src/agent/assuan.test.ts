@@ -45,7 +45,10 @@ async function rejectsWith(p: Promise<unknown>, code: number, reason: RegExp): P
 /**
  * A listener that behaves as libassuan's emulated socket: the first 16 bytes
  * must be the nonce, else the connection is closed; after it, a greeting and
- * an echo of every byte.
+ * an echo of every byte. With `cygwin`, as libassuan's check_nonce for a
+ * Cygwin socket: the nonce is sent back, 8 credential bytes are read and 8
+ * are sent (our pid, their uid and gid), and the greeting follows at once,
+ * in the same write, so the dialler must keep what follows the handshake.
  */
 class NonceServer {
   nonce = new Uint8Array(randomBytes(16));
@@ -53,9 +56,10 @@ class NonceServer {
   port = 0;
   accepted = 0;
   rejected = 0;
+  credentials: Buffer[] = [];
   #sockets = new Set<Socket>();
 
-  constructor() {
+  constructor(readonly cygwin = false) {
     this.server = createServer((sock) => this.#serve(sock));
   }
 
@@ -64,24 +68,52 @@ class NonceServer {
     this.port = (this.server.address() as { port: number }).port;
   }
 
+  /** The socket file's contents: libassuan's own form, or Cygwin's. */
+  file(): Uint8Array {
+    if (!this.cygwin) return socketFile(this.port, this.nonce);
+    const v = new DataView(this.nonce.buffer);
+    const hex = [0, 1, 2, 3].map((i) => v.getUint32(i * 4, true).toString(16).padStart(8, "0"));
+    return enc.encode(`!<socket >${this.port} s ${hex.join("-")}\0`);
+  }
+
   #serve(sock: Socket): void {
     this.#sockets.add(sock);
     sock.on("close", () => this.#sockets.delete(sock));
     sock.on("error", () => {});
     let head = Buffer.alloc(0);
-    let checked = false;
+    let stage: "nonce" | "credentials" | "open" = "nonce";
     sock.on("data", (chunk: Buffer) => {
-      if (checked) return void sock.write(chunk);
+      if (stage === "open") return void sock.write(chunk);
       head = Buffer.concat([head, chunk]);
-      if (head.length < 16) return;
-      checked = true;
-      if (!head.subarray(0, 16).equals(Buffer.from(this.nonce))) {
-        this.rejected++;
-        return void sock.end();
+      if (stage === "nonce") {
+        if (head.length < 16) return;
+        if (!head.subarray(0, 16).equals(Buffer.from(this.nonce))) {
+          this.rejected++;
+          return void sock.end();
+        }
+        head = head.subarray(16);
+        if (this.cygwin) {
+          sock.write(Buffer.from(this.nonce));
+          stage = "credentials";
+        } else {
+          stage = "open";
+          this.accepted++;
+          sock.write("OK Pleased to meet you\n");
+        }
       }
-      this.accepted++;
-      sock.write("OK Pleased to meet you\n");
-      if (head.length > 16) sock.write(head.subarray(16));
+      if (stage === "credentials") {
+        if (head.length < 8) return;
+        this.credentials.push(head.subarray(0, 8));
+        const reply = Buffer.alloc(8);
+        reply.writeUInt32LE(4242, 0);
+        head.subarray(4, 8).copy(reply, 4);
+        sock.write(Buffer.concat([reply, Buffer.from("OK Pleased to meet you\n")]));
+        head = head.subarray(8);
+        stage = "open";
+        this.accepted++;
+      }
+      if (head.length > 0) sock.write(head);
+      head = Buffer.alloc(0);
     });
     sock.on("end", () => sock.end());
   }
@@ -111,11 +143,25 @@ describe("parseAssuanSocketFile", () => {
     assert.deepEqual(r.value.nonce, nonce);
   });
 
-  test("parseAssuanSocketFile - refuses what libassuan refuses, and names the Cygwin form", () => {
+  test("parseAssuanSocketFile - reads the Cygwin form: the port and four little-endian 32-bit hex words", () => {
+    const r = parseAssuanSocketFile(
+      enc.encode("!<socket >1234 s 01234567-89ABCDEF-00000000-ffffffff\0"),
+    );
+    assert.ok(r.ok);
+    assert.equal(r.value.port, 1234);
+    assert.equal(r.value.cygwin, true);
+    assert.deepEqual(
+      [...r.value.nonce],
+      [0x67, 0x45, 0x23, 0x01, 0xef, 0xcd, 0xab, 0x89, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
+    );
+  });
+
+  test("parseAssuanSocketFile - refuses what libassuan refuses", () => {
     const n = new Uint8Array(16);
     const cases: [Uint8Array, string][] = [
       [new Uint8Array(0), "empty"],
-      [enc.encode("!<socket >1234 s 01234567-89ABCDEF-01234567-89ABCDEF\0"), "cygwin"],
+      [enc.encode("!<socket >1234 s 01234567-89ABCDEF-01234567\0"), "malformed"],
+      [enc.encode("!<socket >0 s 01234567-89ABCDEF-01234567-89ABCDEF\0"), "malformed"],
       [socketFile(0, n), "malformed"],
       [socketFile(65536, n), "malformed"],
       [socketFile("12a", n), "malformed"],
@@ -154,6 +200,35 @@ describe("dial assuan://", { skip: POSIX_ONLY }, () => {
       const got = await exchange(await dial(rt, addr(`assuan://${file}`)), "GETINFO version\n");
       assert.equal(got, "OK Pleased to meet you\nGETINFO version\n");
       assert.equal(server.rejected, 0);
+    },
+  );
+
+  test(
+    "dial assuan - a Cygwin socket file: nonce, its echo, credentials both ways, then the stream (bytes sent with the handshake kept)" +
+      skipNote(POSIX_ONLY),
+    async () => {
+      const cygwin = new NonceServer(true);
+      await cygwin.listen();
+      try {
+        const path = join(dir.path, "S.gpg-agent.ssh");
+        await writeFile(path, cygwin.file());
+        const got = await exchange(await dial(rt, addr(`assuan://${path}`)), "ping\n");
+        assert.equal(got, "OK Pleased to meet you\nping\n");
+        assert.equal(cygwin.accepted, 1);
+        assert.equal(cygwin.credentials[0].readUInt32LE(0), rt.pid);
+        assert.deepEqual([...cygwin.credentials[0].subarray(4)], [0, 0, 0, 0]);
+        // A stale nonce: the server hangs up, and the dial says so.
+        const stale = new NonceServer(true);
+        stale.port = cygwin.port;
+        await writeFile(path, stale.file());
+        await rejectsWith(
+          dial(rt, addr(`assuan://${path}`)),
+          ResetCode.CONNECTION_REFUSED,
+          /hung up during the handshake \(a stale nonce\?\)/,
+        );
+      } finally {
+        await cygwin.close();
+      }
     },
   );
 
@@ -214,13 +289,6 @@ describe("dial assuan://", { skip: POSIX_ONLY }, () => {
         dial(rt, addr(`assuan://${junk}`)),
         ResetCode.BAD_TARGET,
         /is not a gpg-agent socket file \(expected a port, a newline and 16 nonce bytes; got 12 bytes\): restart gpg-agent/,
-      );
-      const cygwin = join(dir.path, "S.gpg-agent.ssh");
-      await writeFile(cygwin, "!<socket >1234 s 01234567-89ABCDEF-01234567-89ABCDEF\0");
-      await rejectsWith(
-        dial(rt, addr(`assuan://${cygwin}`)),
-        ResetCode.BAD_TARGET,
-        /Cygwin-style socket.*enable-win32-openssh-support.*pipe:\/\/\.\/pipe\/openssh-ssh-agent/,
       );
       const dead = join(dir.path, "S.dead");
       const port = await closedTcpPort(rt);

@@ -14,6 +14,7 @@ import { DialError } from "../errors.ts";
 import { ResetCode } from "../mux/mod.ts";
 import { readFileHead } from "../runtime/mod.ts";
 import type { Conn } from "../runtime/types.ts";
+import { cygwinHandshake } from "./cygwin_handshake.ts";
 import { errorCodeOf, resetCodeFor } from "./to_dial_error.ts";
 
 /** Bytes of the nonce that follows the port line. */
@@ -31,24 +32,35 @@ export interface AssuanSocketFile {
   readonly port: number;
   /** The 16 bytes to write before anything else. */
   readonly nonce: Uint8Array;
+  /**
+   * The Cygwin form (gpg-agent's `S.gpg-agent.ssh`): after the nonce comes
+   * Cygwin's credential exchange (see `cygwin_handshake.ts`).
+   */
+  readonly cygwin: boolean;
 }
 
 /** Why a socket file did not parse, for the reset reason. */
-export type AssuanParseProblem = "empty" | "cygwin" | "malformed";
+export type AssuanParseProblem = "empty" | "malformed";
+
+const CYGWIN_MAGIC = "!<socket >";
+/** `!<socket >PORT s XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX` (then a NUL), as libassuan's bind writes it. */
+const CYGWIN_FORM =
+  /^([0-9]{1,5}) s ([0-9a-fA-F]{8})-([0-9a-fA-F]{8})-([0-9a-fA-F]{8})-([0-9a-fA-F]{8})\0?$/;
 
 /**
  * Parse the contents of a socket file as libassuan does
  * (`read_port_and_nonce` in `assuan-socket.c`): a port from 1 to 65535 in
- * decimal, one `\n`, then exactly 16 bytes. The Cygwin form
- * (`!<socket >PORT s XXXXXXXX-…`, gpg-agent's ssh socket) is told apart,
- * since it needs a different handshake.
+ * decimal, one `\n`, then exactly 16 bytes; or the Cygwin form
+ * (`!<socket >PORT s XXXXXXXX-…`, gpg-agent's ssh socket), whose nonce is
+ * the memory of four 32-bit integers printed in hex (little-endian on
+ * Windows).
  */
 export function parseAssuanSocketFile(
   bytes: Uint8Array,
 ): { ok: true; value: AssuanSocketFile } | { ok: false; problem: AssuanParseProblem } {
   if (bytes.length === 0) return { ok: false, problem: "empty" };
-  const head = String.fromCharCode(...bytes.subarray(0, 10));
-  if (head === "!<socket >") return { ok: false, problem: "cygwin" };
+  const head = String.fromCharCode(...bytes.subarray(0, CYGWIN_MAGIC.length));
+  if (head === CYGWIN_MAGIC) return parseCygwin(bytes.subarray(CYGWIN_MAGIC.length));
   const newline = bytes.indexOf(0x0a);
   if (newline < 1 || newline > 5 || bytes.length - newline - 1 !== ASSUAN_NONCE_BYTES) {
     return { ok: false, problem: "malformed" };
@@ -57,13 +69,36 @@ export function parseAssuanSocketFile(
   if (!/^[0-9]+$/.test(digits)) return { ok: false, problem: "malformed" };
   const port = Number(digits);
   if (port < 1 || port > 65535) return { ok: false, problem: "malformed" };
-  return { ok: true, value: { port, nonce: bytes.slice(newline + 1) } };
+  return { ok: true, value: { port, nonce: bytes.slice(newline + 1), cygwin: false } };
+}
+
+function parseCygwin(
+  rest: Uint8Array,
+): { ok: true; value: AssuanSocketFile } | { ok: false; problem: AssuanParseProblem } {
+  const m = CYGWIN_FORM.exec(String.fromCharCode(...rest));
+  if (!m) return { ok: false, problem: "malformed" };
+  const port = Number(m[1]);
+  if (port < 1 || port > 65535) return { ok: false, problem: "malformed" };
+  const nonce = new Uint8Array(ASSUAN_NONCE_BYTES);
+  const view = new DataView(nonce.buffer);
+  for (let i = 0; i < 4; i++) view.setUint32(i * 4, parseInt(m[i + 2], 16), true);
+  return { ok: true, value: { port, nonce, cygwin: true } };
+}
+
+/** Options for {@linkcode dialAssuan}. */
+export interface DialAssuanOptions {
+  /** Our pid, which the Cygwin handshake sends. */
+  pid: number;
+  /** How long the Cygwin handshake may take, in ms. */
+  handshakeTimeoutMs: number;
 }
 
 /**
  * Read the socket file at `path`, connect to its port through `connectTcp`
  * (which applies the caller's timeout and cancellation), and write the
- * nonce. The returned connection is ready for Assuan.
+ * nonce (and for the Cygwin form, exchange credentials). The returned
+ * connection is ready for Assuan (or, on the ssh socket, the ssh-agent
+ * protocol).
  *
  * @throws {DialError} NOT_FOUND (no file: gpg-agent is not running),
  * CONNECTION_REFUSED (nothing listens on the port: a stale file),
@@ -72,6 +107,7 @@ export function parseAssuanSocketFile(
 export async function dialAssuan(
   path: string,
   connectTcp: (host: string, port: number) => Promise<Conn>,
+  options: DialAssuanOptions,
 ): Promise<Conn> {
   let bytes: Uint8Array;
   try {
@@ -81,7 +117,7 @@ export async function dialAssuan(
   }
   const parsed = parseAssuanSocketFile(bytes);
   if (!parsed.ok) throw parseError(path, parsed.problem, bytes.length);
-  const { port, nonce } = parsed.value;
+  const { port, nonce, cygwin } = parsed.value;
   let conn: Conn;
   try {
     conn = await connectTcp("127.0.0.1", port);
@@ -113,7 +149,8 @@ export async function dialAssuan(
   } finally {
     writer.releaseLock();
   }
-  return conn;
+  if (!cygwin) return conn;
+  return await cygwinHandshake(conn, options.pid, options.handshakeTimeoutMs, path);
 }
 
 function readError(path: string, error: unknown): DialError {
@@ -155,13 +192,6 @@ function parseError(path: string, problem: AssuanParseProblem, length: number): 
       return new DialError(
         ResetCode.NOT_FOUND,
         `gpg-agent is not running on Windows (its socket file ${path} is empty): ${LAUNCH_HINT}`,
-      );
-    case "cygwin":
-      return new DialError(
-        ResetCode.BAD_TARGET,
-        `${path} is a Cygwin-style socket (gpg-agent's ssh socket), which wsl2proxy does not speak: ` +
-          "for ssh through gpg-agent, set enable-win32-openssh-support in gpg-agent.conf " +
-          "and use pipe://./pipe/openssh-ssh-agent",
       );
     default:
       return new DialError(

@@ -113,7 +113,10 @@ export function describeAddr(addr: WindowsAddr): DialTarget {
 function dialAssuanFile(rt: Runtime, path: string, o: DialOptions): Promise<Conn> {
   const wrongOs = wrongOsFor(rt, path, "socket file");
   if (wrongOs) return Promise.reject(wrongOs);
-  return dialAssuan(path, (host, port) => dialTcp(rt, host, port, o));
+  return dialAssuan(path, (host, port) => dialTcp(rt, host, port, o), {
+    pid: rt.pid,
+    handshakeTimeoutMs: o.connectTimeoutMs ?? DIAL_DEFAULTS.connectTimeoutMs,
+  });
 }
 
 /** `gpg://NAME`: ask gpgconf (once per session) for the socket file, then dial it as `assuan://`. */
