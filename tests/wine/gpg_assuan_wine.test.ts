@@ -9,7 +9,8 @@
  * `gpg://agent` runs gpgconf.exe through the Windows PATH: here a mingw
  * stand-in (tests/fixtures/win_gpgconf.c, on WINEPATH) that answers
  * `--list-dirs agent-socket` from GNUPGHOME as GnuPG for Windows does, with
- * forward slashes.
+ * forward slashes. gpg-agent's ssh socket, a Cygwin-form file, is served by
+ * the same fixture's `--cygwin` mode in front of a real ssh-agent.
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,7 +19,9 @@ import process from "node:process";
 import { Builder, publish } from "../../scripts/build.ts";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Sandbox } from "../helpers/cli.ts";
+import { runProcess, startProcess } from "../helpers/process.ts";
 import { GpgPeers, SKIP_GPG } from "../helpers/gpg_env.ts";
 import { SETUP_TIMEOUT, SKIP_WINE, stopWineServer, wine } from "./_wine_env.ts";
 import { buildWinFixture } from "./_win_fixtures.ts";
@@ -28,7 +31,11 @@ const CASE_TIMEOUT = 120_000;
 interface Setup {
   box: Sandbox;
   g: GpgPeers;
+  /** The key's fingerprint in the ssh-agent behind the Cygwin-form fixture. */
+  sshFingerprint: string;
 }
+
+const FIXTURE = fileURLToPath(new URL("../fixtures/assuan_nonce_relay.py", import.meta.url));
 
 let setup: Promise<Setup> | undefined;
 let teardown: (() => Promise<void>) | undefined;
@@ -53,10 +60,35 @@ function theSetup(): Promise<Setup> {
     const box = new Sandbox("w2p-wine-gpg-");
     teardown = () => box.cleanup();
     const g = await GpgPeers.start(box.dir);
+    // gpg-agent's ssh socket (Cygwin form) in front of a real ssh-agent.
+    const sshSock = join(box.dir, "ssh-agent.sock");
+    const sshEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", SSH_AUTH_SOCK: sshSock };
+    const sshAgent = startProcess(["ssh-agent", "-D", "-a", sshSock], {
+      env: sshEnv,
+      timeoutMs: 30 * 60_000,
+    });
+    const sshFile = join(g.winHome, "S.gpg-agent.ssh");
+    const cygwin = startProcess(["python3", FIXTURE, "--cygwin", sshFile, sshSock], {
+      env: sshEnv,
+      timeoutMs: 30 * 60_000,
+    });
     teardown = async () => {
       await box.cleanup(); // the daemon first, then what it reaches
       await g.stop();
+      for (const p of [cygwin, sshAgent]) {
+        p.kill();
+        await p.exited.catch(() => {});
+      }
     };
+    await Promise.all([sshAgent.waitForStdout(1), cygwin.waitForStdout("ready ".length)]);
+    const key = join(box.dir, "id_ed25519");
+    const keygen = await runProcess(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], {
+      env: sshEnv,
+    });
+    assert.equal(keygen.code, 0, keygen.stderr);
+    assert.equal((await runProcess(["ssh-add", key], { env: sshEnv })).code, 0);
+    const listed = await runProcess(["ssh-keygen", "-lf", `${key}.pub`], { env: sshEnv });
+    const sshFingerprint = new TextDecoder().decode(listed.stdout).split(" ")[1];
     const bin = join(box.dir, "bin");
     mkdirSync(bin);
     copyFileSync(gpgconfExe, join(bin, "gpgconf.exe"));
@@ -72,13 +104,15 @@ function theSetup(): Promise<Setup> {
         `    windows_addr: ${JSON.stringify(`assuan://${winePath(g.winFile)}`)}\n` +
         `  - env_name: GPG_GPGCONF_SOCK\n    linux_addr: "{runtime_dir}/gpgconf.sock"\n` +
         `    windows_addr: gpg://agent\n` +
+        `  - env_name: GPG_SSH_AUTH_SOCK\n    linux_addr: "{runtime_dir}/gpg-ssh.sock"\n` +
+        `    windows_addr: ${JSON.stringify(`assuan://${winePath(sshFile)}`)}\n` +
         `  - env_name: GPG_MISSING_SOCK\n    linux_addr: "{runtime_dir}/missing.sock"\n` +
         `    windows_addr: ${JSON.stringify(`assuan://${winePath(box.dir)}/none/S.gpg-agent`)}\n`,
     );
     const started = await box.cli(["start"], { timeoutMs: 120_000 });
     assert.equal(started.code, 0, started.stderr + box.log());
     await box.waitAgent(undefined, 90_000);
-    return { box, g };
+    return { box, g, sshFingerprint };
   })();
   return setup;
 }
@@ -136,6 +170,23 @@ describe("assuan:// through the Windows agent under Wine, to a real gpg-agent", 
         );
         assert.match(out, /^OK/m, box.log().slice(-2000));
       }
+    },
+  );
+
+  test(
+    "wine gpg - the Cygwin-form ssh socket file (S.gpg-agent.ssh): ssh-add -l lists the key",
+    { skip: SKIP_WINE || SKIP_GPG, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+    async () => {
+      const { box, sshFingerprint } = await theSetup();
+      const r = await runProcess(["ssh-add", "-l"], {
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          SSH_AUTH_SOCK: join(box.runtimeDir, "gpg-ssh.sock"),
+        },
+        timeoutMs: 60_000,
+      });
+      assert.equal(r.code, 0, r.stderr + box.log().slice(-2000));
+      assert.ok(new TextDecoder().decode(r.stdout).includes(sshFingerprint));
     },
   );
 
