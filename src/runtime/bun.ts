@@ -127,8 +127,22 @@ export class BunRuntime implements Runtime {
   }
 
   /** Connect over TCP. */
-  connectTcp(host: string, port: number): Promise<Conn> {
-    return bunConnect(this.#bun, { hostname: host, port }, tcpInfo);
+  async connectTcp(host: string, port: number): Promise<Conn> {
+    let peerless = false;
+    const conn = await bunConnect(this.#bun, { hostname: host, port }, (socket) => {
+      peerless = !socket.remoteAddress;
+      return tcpInfo(socket);
+    });
+    if (peerless) {
+      // A connected socket always has a peer. Under Wine a refused connect
+      // is reported as open, with none (seen with both Bun.connect and
+      // node:net): take it for the refusal it is.
+      conn.close();
+      throw Object.assign(new Error(`connect ECONNREFUSED ${host}:${port}`), {
+        code: "ECONNREFUSED",
+      });
+    }
+    return conn;
   }
 
   /** Connect to a Windows named pipe through `node:net`. */
@@ -328,7 +342,8 @@ function unixPeer(
 function tcpInfo(socket: BunSocket<BunTransport>): BunConnInfo {
   return {
     localAddr: hostPort(socket.localAddress ?? "", socket.localPort),
-    remoteAddr: hostPort(socket.remoteAddress, socket.remotePort ?? 0),
+    // Bun on Windows may open a socket before it knows the peer's address.
+    remoteAddr: hostPort(socket.remoteAddress ?? "", socket.remotePort ?? 0),
   };
 }
 
@@ -338,7 +353,7 @@ function tcpAcceptedInfo(socket: BunSocket<BunTransport>): BunConnInfo {
     ...tcpInfo(socket),
     peerUid: acceptedTcpPeerUid(
       { address: socket.localAddress ?? "", port: socket.localPort },
-      { address: socket.remoteAddress, port: socket.remotePort ?? 0 },
+      { address: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
     ),
   };
 }

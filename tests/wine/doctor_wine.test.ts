@@ -13,6 +13,8 @@ import { VERSION } from "../../src/version.ts";
 import { Sandbox, text } from "../helpers/cli.ts";
 import { within } from "../helpers/mux.ts";
 import { startProcess } from "../helpers/process.ts";
+import { closedTcpPort } from "../helpers/agent.ts";
+import { getRuntime } from "../../src/runtime/mod.ts";
 import { SETUP_TIMEOUT, SKIP_WINE, wine } from "./_wine_env.ts";
 
 describe("doctor with the Windows agent under Wine", () => {
@@ -29,6 +31,7 @@ describe("doctor with the Windows agent under Wine", () => {
         env: wineEnv,
         timeoutMs: SETUP_TIMEOUT,
       });
+      const closedPort = await closedTcpPort(getRuntime());
       const box = new Sandbox("w2p-doctor-wine-");
       Object.assign(box.env, vars);
       try {
@@ -38,7 +41,8 @@ describe("doctor with the Windows agent under Wine", () => {
             `agent:\n  command: ${JSON.stringify(["wine", agentExe, "agent"])}\n` +
             `sockets:\n` +
             `  - {env_name: SERVED, linux_addr: "{runtime_dir}/a.sock", windows_addr: "pipe://./pipe/${pipe}"}\n` +
-            `  - {env_name: MISSING, linux_addr: "{runtime_dir}/b.sock", windows_addr: "pipe://./pipe/${pipe}-none"}\n`,
+            `  - {env_name: MISSING, linux_addr: "{runtime_dir}/b.sock", windows_addr: "pipe://./pipe/${pipe}-none"}\n` +
+            `  - {env_name: CLOSED, linux_addr: "{runtime_dir}/c.sock", windows_addr: "tcp://127.0.0.1:${closedPort}"}\n`,
         );
         const r = await box.cli(["doctor", "--json"], { timeoutMs: 180_000 });
         const checks = (JSON.parse(text(r)) as { checks: CheckResult[] }).checks;
@@ -56,6 +60,10 @@ describe("doctor with the Windows agent under Wine", () => {
           new RegExp(`^pipe://\\./pipe/${pipe}-none: the Windows side says: .*not found`),
         );
         assert.match(get("dial MISSING").fix, /start the Windows program or service that serves/);
+        // A refused TCP connect is refused, not opened (Bun on Windows opens
+        // some sockets before it knows the peer's address).
+        assert.equal(get("dial CLOSED").status, "fail", get("dial CLOSED").evidence);
+        assert.match(get("dial CLOSED").evidence, /refused/);
       } finally {
         await box.cleanup();
         server.closeStdin(); // pipe-server's stop signal
