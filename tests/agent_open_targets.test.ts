@@ -5,14 +5,11 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
 import { runProcess, startProcess } from "./helpers/process.ts";
 import { targetServer } from "./helpers/agent.ts";
 import { getRuntime } from "../src/runtime/mod.ts";
 import { within } from "./helpers/mux.ts";
-
-const PEERS = resolve(import.meta.dirname ?? ".", "fixtures/reset_peers.py");
 
 /** Poll `status` (bounded: the daemon has no event for this) until `check` holds. */
 async function untilStatus(box: Sandbox, check: (open: Record<string, number>) => boolean) {
@@ -39,11 +36,16 @@ describe("agent open targets", () => {
       await box.waitAgent();
       assert.deepEqual(await untilStatus(box, () => true), {});
       // A client that writes, half-closes and waits for a reply that never comes...
-      const client = startProcess(["python3", "-c", `
+      const client = startProcess([
+        "python3",
+        "-c",
+        `
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"request")
 s.shutdown(socket.SHUT_WR); print("sent", flush=True); sys.stdin.read()
-`, sock]);
+`,
+        sock,
+      ]);
       await within(10_000, client.waitForStdout(5), "the client sent its request");
       await within(10_000, target.nextAccepted(), "the target was dialled");
       assert.deepEqual(await untilStatus(box, (o) => o[target.url] === 1), { [target.url]: 1 });
@@ -51,10 +53,13 @@ s.shutdown(socket.SHUT_WR); print("sent", flush=True); sys.stdin.read()
       client.closeStdin();
       await client.exited;
       await untilStatus(box, (o) => !(target.url in o));
-      const s = await runProcess([...(await import("./helpers/cli.ts")).wsl2proxyArgv(), "status"], {
-        env: box.env,
-        input: new Uint8Array(0),
-      });
+      const s = await runProcess(
+        [...(await import("./helpers/cli.ts")).wsl2proxyArgv(), "status"],
+        {
+          env: box.env,
+          input: new Uint8Array(0),
+        },
+      );
       assert.equal(s.code, 0, s.stderr);
     } finally {
       await box.cleanup();
