@@ -208,6 +208,10 @@ export class ByteConn implements Conn {
   /** The transport failed; the failure is reported when it closes (or now, by the next write). */
   pushError(error: Error): void {
     if (this.#resetIsEof && errnoCode(error) === "ECONNRESET") return;
+    // A named pipe has no reset: a server that flushes and disconnects
+    // (DisconnectNamedPipe) is read as ERROR_PIPE_NOT_CONNECTED, which libuv
+    // names EPIPE. It is the end of the reply; what was read stays readable.
+    if (!this.#halfClose && errnoCode(error) === "EPIPE") return;
     this.#pendingError ??= error;
   }
 

@@ -46,15 +46,19 @@ const CASE_TIMEOUT = 180_000;
 /**
  * With `length`, the server ends each reply as Microsoft's pipe server sample
  * does (FlushFileBuffers, DisconnectNamedPipe): the agent then reads
- * ERROR_PIPE_NOT_CONNECTED (libuv: EPIPE), takes it for a reset and drops the
- * reply's tail that it has read but not yet forwarded (the server wrote all
- * 1,048,576 bytes; 877,056 came back). Those cases fail in about one run in
- * three, so they wait for that fix; WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs them.
+ * ERROR_PIPE_NOT_CONNECTED (libuv: EPIPE). That was taken for a reset, which
+ * dropped the reply's tail (1,048,576 bytes written, 877,056 came back, about
+ * one run in three); the agent now reads it as the end of the pipe. Still,
+ * in one of three runs one of 16 parallel 64 KiB replies came back short
+ * (49,148 bytes, then a clean end), where a C client reading the same server
+ * directly gets every byte: bytes are lost between Wine's FlushFileBuffers /
+ * DisconnectNamedPipe and libuv's paused pipe reads, not yet explained. So
+ * these cases stay out of CI; WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs them.
  */
 const PENDING_FIX: string | false = process.env.WSL2PROXY_TEST_PIPE_HALF_CLOSE === "1"
   ? false
-  : "the agent drops a reply's tail when the pipe server ends with DisconnectNamedPipe " +
-    "(ERROR_PIPE_NOT_CONNECTED taken for a reset; WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs it)";
+  : "a reply ended with DisconnectNamedPipe can lose its tail under Wine (see above; " +
+    "WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs it)";
 
 /** The pipe servers: how each ends a round trip, and whether its cases wait for a fix. */
 const PIPE_MODES = [
