@@ -59,6 +59,7 @@ describe("exit statuses", () => {
       "status",
       "run",
       "env",
+      "doctor",
       "agent",
       "version",
     ]);
