@@ -51,8 +51,9 @@ const CASE_TIMEOUT = 180_000;
  * one run in three); the agent now reads it as the end of the pipe. Still,
  * in one of three runs one of 16 parallel 64 KiB replies came back short
  * (49,148 bytes, then a clean end), where a C client reading the same server
- * directly gets every byte: bytes are lost between Wine's FlushFileBuffers /
- * DisconnectNamedPipe and libuv's paused pipe reads, not yet explained. So
+ * directly gets every byte, also when it reads the way libuv does (zero-byte
+ * read, PeekNamedPipe, pauses: the "faithful" cases below). The loss is
+ * between the pipe and the agent's stream, not yet explained. So
  * these cases stay out of CI; WSL2PROXY_TEST_PIPE_HALF_CLOSE=1 runs them.
  */
 const PENDING_FIX: string | false = process.env.WSL2PROXY_TEST_PIPE_HALF_CLOSE === "1"
@@ -145,28 +146,29 @@ describe("half-close through the Windows agent to a named pipe, under Wine", () 
     await stopWineServer();
   });
 
-  test(
-    "wine half-close - the length pipe server, read directly by 16 Windows clients, delivers every byte of 1 MiB before it ends (the fixture is faithful)",
-    { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
-    async () => {
-      const b = await theBridge();
-      const length = b.servers.get("length")!;
-      const name = length.url.slice("pipe://./pipe/".length);
-      const leakedBefore = length.open();
-      const r = await runProcess(["wine", b.echoExe, name, "client", String(MiB), "16"], {
-        env: b.wineEnv,
-        timeoutMs: CASE_TIMEOUT,
-      });
-      // The server flushes, then disconnects: its clients read everything, then
-      // ERROR_PIPE_NOT_CONNECTED (233), which libuv reports as EPIPE, not EOF.
-      assert.equal(r.code, 0, `${text(r)}\n${r.stderr}`);
-      assert.equal(
-        text(r).match(new RegExp(`^client \\d+ got ${MiB} error \\d+$`, "gm"))?.length,
-        16,
-      );
-      await length.waitIdle(IDLE_MS, leakedBefore);
-    },
-  );
+  for (const client of ["client", "client-uv"]) {
+    const how = client === "client" ? "" : " reading as libuv does";
+    test(
+      `wine half-close - the length pipe server, read directly by 16 Windows clients${how}, delivers every byte of 1 MiB before it ends (the fixture is faithful)`,
+      { skip: SKIP_WINE, timeout: SETUP_TIMEOUT + CASE_TIMEOUT },
+      async () => {
+        const b = await theBridge();
+        const length = b.servers.get("length")!;
+        const name = length.url.slice("pipe://./pipe/".length);
+        const leakedBefore = length.open();
+        const r = await runProcess(["wine", b.echoExe, name, client, String(MiB), "16"], {
+          env: b.wineEnv,
+          timeoutMs: CASE_TIMEOUT,
+        });
+        // The server flushes, then disconnects: its clients read everything, then
+        // ERROR_PIPE_NOT_CONNECTED (233), which libuv reports as EPIPE, not EOF.
+        assert.equal(r.code, 0, `${text(r)}\n${r.stderr}`);
+        const lines = text(r).match(new RegExp(`^client \\d+ got ${MiB} error \\d+$`, "gm"));
+        assert.equal(lines?.length, 16, text(r));
+        await length.waitIdle(IDLE_MS, leakedBefore);
+      },
+    );
+  }
 
   for (const { mode, env, lengthPrefix, what, pending } of PIPE_MODES) {
     for (const parallel of [1, HALF_CLOSE_PARALLEL]) {
