@@ -16,13 +16,14 @@ import process from "node:process";
 import { Sandbox, text } from "./helpers/cli.ts";
 import { type ProcessResult, runProcess } from "./helpers/process.ts";
 import { skipNote } from "./helpers/agent.ts";
-import { GpgPeers, SKIP_GPG as SKIP } from "./helpers/gpg_env.ts";
+import { GpgPeers, removeSocketDirs, SKIP_GPG as SKIP } from "./helpers/gpg_env.ts";
 
 let box: Sandbox;
 let g: GpgPeers;
 let heldHome = ""; // a home whose local gpg-agent holds a linux_addr
 let heldSock = "";
 let unixHome = ""; // a third WSL-like home, bridged to the real agent over plain unix:// (for the timings)
+let unixSock = "";
 let started: ProcessResult;
 
 /** Connect to the fixture's port, send `first`, and read until it closes (or 5 s). */
@@ -65,7 +66,7 @@ describe("assuan:// and gpg:// with real GnuPG on both ends", () => {
     for (const f of ["pubring.kbx", "trustdb.gpg"]) {
       copyFileSync(join(g.wslHome, f), join(unixHome, f));
     }
-    const unixSock = await g.gpgconf(unixHome, "agent-socket");
+    unixSock = await g.gpgconf(unixHome, "agent-socket");
     mkdirSync(dirname(unixSock), { recursive: true, mode: 0o700 });
 
     writeFileSync(join(box.dir, "junk"), "this is not a socket file\n");
@@ -94,6 +95,7 @@ describe("assuan:// and gpg:// with real GnuPG on both ends", () => {
     await box?.cleanup();
     await g?.stop();
     await runProcess(["gpgconf", "--kill", "gpg-agent"], { env: g.env(heldHome) }).catch(() => {});
+    removeSocketDirs(box.dir, [heldSock, unixSock]);
   });
 
   test(

@@ -10,7 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { text } from "./cli.ts";
@@ -198,10 +198,26 @@ export class GpgPeers {
     );
   }
 
-  /** Stop the fixture and the real agent. */
+  /**
+   * Stop the fixture and the real agent, and remove the per-home socket
+   * directories GnuPG puts under /run/user/UID/gnupg/d.* where that exists
+   * (outside the test's own directory).
+   */
   async stop(): Promise<void> {
     await this.stopFixture();
     await runProcess(["gpgconf", "--kill", "gpg-agent"], { env: this.env(this.keyHome) })
       .catch(() => {});
+    removeSocketDirs(this.dir, [this.winFile, this.wslSock, this.realSock]);
+  }
+}
+
+/** Remove GnuPG's `d.HASH` socket directories of `sockets` that lie outside `dir`. */
+export function removeSocketDirs(dir: string, sockets: string[]): void {
+  for (const sock of sockets) {
+    if (sock === "") continue;
+    const d = dirname(sock);
+    if (!d.startsWith(`${dir}/`) && /\/gnupg\/d\.[a-z0-9]+$/.test(d)) {
+      rmSync(d, { recursive: true, force: true });
+    }
   }
 }
