@@ -16,7 +16,7 @@ import process from "node:process";
 import { Sandbox, text } from "./helpers/cli.ts";
 import { type ProcessResult, runProcess } from "./helpers/process.ts";
 import { skipNote } from "./helpers/agent.ts";
-import { GpgPeers, removeSocketDirs, SKIP_GPG as SKIP } from "./helpers/gpg_env.ts";
+import { GpgPeers, removeDir, removeSocketDirs, SKIP_GPG as SKIP } from "./helpers/gpg_env.ts";
 
 let box: Sandbox;
 let g: GpgPeers;
@@ -96,6 +96,7 @@ describe("assuan:// and gpg:// with real GnuPG on both ends", () => {
     await g?.stop();
     await runProcess(["gpgconf", "--kill", "gpg-agent"], { env: g.env(heldHome) }).catch(() => {});
     removeSocketDirs(box.dir, [heldSock, unixSock]);
+    removeDir(box.dir);
   });
 
   test(

@@ -19,7 +19,7 @@ import {
   startProcess,
 } from "./helpers/process.ts";
 import { skipNote } from "./helpers/agent.ts";
-import { SKIP_GPG } from "./helpers/gpg_env.ts";
+import { removeDir, SKIP_GPG } from "./helpers/gpg_env.ts";
 
 const SKIP = SKIP_GPG;
 const FIXTURE = resolve(
@@ -96,6 +96,7 @@ describe("gpg-agent's Cygwin-form ssh socket through assuan://", () => {
       p?.kill();
       await p?.exited.catch(() => {});
     }
+    if (box) removeDir(box.dir);
   });
 
   test(

@@ -221,3 +221,12 @@ export function removeSocketDirs(dir: string, sockets: string[]): void {
     }
   }
 }
+
+/**
+ * Remove `dir` once more, after the agents that lived in it have stopped:
+ * `Sandbox.cleanup` runs first (it stops the daemon, which reaches them) and
+ * may race an agent removing its own socket files on the way out.
+ */
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+}

@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Sandbox } from "../helpers/cli.ts";
 import { runProcess, startProcess } from "../helpers/process.ts";
-import { GpgPeers, SKIP_GPG } from "../helpers/gpg_env.ts";
+import { GpgPeers, removeDir, SKIP_GPG } from "../helpers/gpg_env.ts";
 import { SETUP_TIMEOUT, SKIP_WINE, stopWineServer, wine } from "./_wine_env.ts";
 import { buildWinFixture } from "./_win_fixtures.ts";
 
@@ -79,6 +79,7 @@ function theSetup(): Promise<Setup> {
         p.kill();
         await p.exited.catch(() => {});
       }
+      removeDir(box.dir);
     };
     await Promise.all([sshAgent.waitForStdout(1), cygwin.waitForStdout("ready ".length)]);
     const key = join(box.dir, "id_ed25519");
