@@ -6,9 +6,10 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
+import { signAndVerify } from "./helpers/ssh_sign.ts";
 import { runProcess, startProcess } from "./helpers/process.ts";
 
 describe("bridge with a real ssh-agent", () => {
@@ -54,40 +55,7 @@ describe("bridge with a real ssh-agent", () => {
         text(await runProcess(["ssh-keygen", "-l", "-f", `${key}.pub`], { env })).split(" ")[1];
       assert.match(text(list), new RegExp(fingerprint.replace(/[+/]/g, "\\$&")));
 
-      const msg = join(box.dir, "msg.txt");
-      writeFileSync(msg, "signed through wsl2proxy\n");
-      const sign = await runProcess([
-        "ssh-keygen",
-        "-Y",
-        "sign",
-        "-f",
-        `${key}.pub`,
-        "-n",
-        "file",
-        msg,
-      ], { env });
-      assert.equal(sign.code, 0, sign.stderr);
-      assert.ok(existsSync(`${msg}.sig`));
-      const allowed = join(box.dir, "allowed_signers");
-      writeFileSync(allowed, `tester@example ${readFileSync(`${key}.pub`, "utf8")}`);
-      const verify = await runProcess(
-        [
-          "ssh-keygen",
-          "-Y",
-          "verify",
-          "-f",
-          allowed,
-          "-I",
-          "tester@example",
-          "-n",
-          "file",
-          "-s",
-          `${msg}.sig`,
-        ],
-        { env, input: readFileSync(msg) },
-      );
-      assert.equal(verify.code, 0, verify.stderr + text(verify));
-      assert.match(text(verify), /Good "file" signature for tester@example/);
+      await signAndVerify({ pub: `${key}.pub`, dir: box.dir, env });
 
       const status = JSON.parse(text(await box.cli(["status", "--json"])));
       assert.ok(

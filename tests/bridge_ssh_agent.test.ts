@@ -11,14 +11,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  appendFileSync,
-  existsSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { appendFileSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -31,6 +24,7 @@ import {
 } from "./helpers/process.ts";
 import { type SshPeers, sshTrue, startSshPeers } from "./helpers/ssh_env.ts";
 import { skipNote } from "./helpers/agent.ts";
+import { signAndVerify } from "./helpers/ssh_sign.ts";
 import type { DaemonStatus } from "../src/daemon/daemon.ts";
 
 const SKIP: string | false = process.platform !== "linux"
@@ -267,33 +261,7 @@ describe("protocol: ssh-agent with real ssh, sshd and ssh-agent", () => {
       assert.equal(listed.code, 0, listed.stderr);
       assert.ok(text(listed).includes(fingerprint), text(listed));
 
-      const msg = join(box.dir, "msg.txt");
-      writeFileSync(msg, "signed through the ssh-agent relay\n");
-      const sign = await runProcess(
-        ["ssh-keygen", "-Y", "sign", "-f", `${key}.pub`, "-n", "file", msg],
-        { env },
-      );
-      assert.equal(sign.code, 0, sign.stderr);
-      const allowed = join(box.dir, "allowed_signers");
-      writeFileSync(allowed, `tester@example ${readFileSync(`${key}.pub`, "utf8")}`);
-      const verify = await runProcess(
-        [
-          "ssh-keygen",
-          "-Y",
-          "verify",
-          "-f",
-          allowed,
-          "-I",
-          "tester@example",
-          "-n",
-          "file",
-          "-s",
-          `${msg}.sig`,
-        ],
-        { env, input: readFileSync(msg) },
-      );
-      assert.equal(verify.code, 0, verify.stderr + text(verify));
-      assert.match(text(verify), /Good "file" signature for tester@example/);
+      await signAndVerify({ pub: `${key}.pub`, dir: box.dir, env });
 
       const del = await runProcess(["ssh-add", "-d", `${key}.pub`], { env });
       assert.equal(del.code, 0, del.stderr);
