@@ -95,6 +95,12 @@ export class Daemon {
   readonly done: Promise<void>;
   #stopping: Promise<void> | null = null;
   #ownership: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Settles once every configured socket has been bound (or has failed): the
+   * control socket answers from the start, and a concurrent `start` asking
+   * `hello` meanwhile must not see sockets that are merely not bound yet.
+   */
+  #bound = Promise.withResolvers<void>();
   /** Bounds client connections below the open-file limit (set in `start`). */
   #budget = new ConnectionBudget(undefined);
 
@@ -165,9 +171,11 @@ export class Daemon {
         d.#forwarders.set(f.key, f);
       }
     } catch (e) {
+      d.#bound.resolve();
       await d.stop();
       throw e;
     }
+    d.#bound.resolve();
     d.#agent.start();
     await d.#watchOwnership(join(dir, RuntimeFiles.control));
     o.log.info("daemon started", {
@@ -387,6 +395,7 @@ export class Daemon {
   async #onControl(request: ControlRequest): Promise<unknown> {
     switch (request.op) {
       case "hello":
+        await this.#bound.promise;
         return {
           ok: true,
           pid: this.#o.runtime.pid,
@@ -394,6 +403,7 @@ export class Daemon {
           sockets: this.socketReport(),
         } satisfies HelloResponse;
       case "status":
+        await this.#bound.promise;
         return await this.#statusWithAgent();
       case "wait-agent": {
         const ok = await this.#agent.waitRunning(
@@ -405,6 +415,7 @@ export class Daemon {
           : { ok: false, error: "the agent did not come up in time", status: this.status() };
       }
       case "reload":
+        await this.#bound.promise;
         return await this.reload();
       case "stop":
         // Answer first, then stop: the CLI waits for the daemon to go away.
