@@ -10,7 +10,8 @@
 #      (Wine 8 has no bcryptprimitives.dll, and Bun's Windows binary imports
 #      ProcessPrng from it);
 #   2. create the prefix with `wineboot -i` (about 8 s, once);
-#   3. copy the DLL into the prefix's system32.
+#   3. set the null graphics driver, so headless programs can create windows;
+#   4. copy the DLL into the prefix's system32.
 #
 # The prefix is $WSL2PROXY_WINEPREFIX, default <repo>/.cache/wine. A WINEPREFIX
 # already in the environment is deliberately ignored, so ~/.wine is never touched.
@@ -67,7 +68,19 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# 3. The DLL in system32, where every .exe in the prefix finds it.
+# 3. Headless windows (the Pageant stand-in owns one): the null graphics
+# driver. It is read when Wine's desktop process starts, so it is set here,
+# before any test runs a program, and the server is let go before anyone else
+# starts one.
+graphics="$prefix/.wsl2proxy-graphics-null"
+if [ ! -f "$graphics" ]; then
+  "$wine" reg add 'HKCU\Software\Wine\Drivers' /v Graphics /d null /f >>"$log" 2>&1 </dev/null ||
+    die "wine reg add (the null graphics driver) failed (log: $log)"
+  wineserver -w >>"$log" 2>&1 </dev/null || true
+  touch "$graphics"
+fi
+
+# 4. The DLL in system32, where every .exe in the prefix finds it.
 target="$prefix/drive_c/windows/system32/bcryptprimitives.dll"
 if ! cmp -s "$dll" "$target"; then
   cp "$dll" "$target.tmp"
