@@ -12,7 +12,7 @@ import { getRuntime } from "../src/runtime/mod.ts";
 import type { Conn } from "../src/runtime/mod.ts";
 import { parseShExports, Sandbox, text } from "./helpers/cli.ts";
 import { startEchoServer } from "./helpers/echo_server.ts";
-import { pattern, percentile, readAll, within, writeAll } from "./helpers/mux.ts";
+import { pattern, percentile, readAll, timeRoundTrips, within, writeAll } from "./helpers/mux.ts";
 
 const rt = getRuntime();
 const STALLED = 400;
@@ -75,25 +75,12 @@ describe("clients that never read", () => {
           c.close();
         }
       };
-      const times: number[] = [];
-      const msg = new Uint8Array(64).fill(1);
       // The first trips run while the stalled clients' data still spreads through the buffers.
-      for (let i = -WARMUP; i < TRIPS; i++) {
-        const t0 = performance.now();
-        await within(
-          10_000,
-          (async () => {
-            await writer.write(msg);
-            for (let got = 0; got < 64;) {
-              const { value, done } = await reader.read();
-              assert.ok(!done, "echo ended early");
-              got += value.byteLength;
-            }
-          })(),
-          `round trip ${i} beside ${STALLED} stalled clients`,
-        );
-        if (i >= 0) times.push(performance.now() - t0);
-      }
+      const times = await timeRoundTrips(writer, reader, {
+        warmup: WARMUP,
+        trips: TRIPS,
+        what: `beside ${STALLED} stalled clients`,
+      });
       // The bulk echo after the round trips: on this shared 2-core machine its copying, in
       // this process, the daemon and the agent, would time the CPU rather than the mux.
       const got = await within(120_000, bulk(), "the 64 MiB echo");

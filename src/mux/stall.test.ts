@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { MuxStream } from "./mod.ts";
 import { PIPE_KINDS, type PipeKind } from "../../tests/helpers/pipes.ts";
-import { percentile, sessionPair, within } from "../../tests/helpers/mux.ts";
+import { percentile, sessionPair, timeRoundTrips, within } from "../../tests/helpers/mux.ts";
 
 const STALLED = 1000;
 const BULK = 64 << 20;
@@ -75,25 +75,12 @@ async function stalledScenario(
     const echo = await client.open("echo");
     const reader = echo.readable.getReader();
     const writer = echo.writable.getWriter();
-    const times: number[] = [];
-    const msg = new Uint8Array(64).fill(1);
     // The first trips run while the floods' data still crosses the pipe: not counted.
-    for (let i = -WARMUP; i < TRIPS; i++) {
-      const t0 = performance.now();
-      await within(
-        10_000,
-        (async () => {
-          await writer.write(msg);
-          for (let got = 0; got < 64;) {
-            const { value, done } = await reader.read();
-            assert.ok(!done, "echo ended early");
-            got += value.byteLength;
-          }
-        })(),
-        `round trip ${i} behind ${stalledCount} stalled streams`,
-      );
-      if (i >= 0) times.push(performance.now() - t0);
-    }
+    const times = await timeRoundTrips(writer, reader, {
+      warmup: WARMUP,
+      trips: TRIPS,
+      what: `behind ${stalledCount} stalled streams`,
+    });
     // The bulk stream after the round trips: run together, on this shared 2-core machine the
     // round trips would time the bulk copying and the collector rather than the stalled streams.
     const bulk = await client.open("bulk");

@@ -10,6 +10,7 @@ import {
   Session,
   type SessionOptions,
 } from "../../src/mux/mod.ts";
+import assert from "node:assert/strict";
 import type { PipeKind } from "./pipes.ts";
 
 /** A connected client/server session pair over one pipe. */
@@ -170,4 +171,35 @@ export function connectToAgent(
 export function percentile(values: number[], p: number): number {
   const v = [...values].sort((a, b) => a - b);
   return v[Math.min(v.length - 1, Math.max(0, Math.ceil(p * v.length) - 1))];
+}
+
+/**
+ * Time 64-byte round trips through an echoing stream: `warmup` trips first,
+ * not counted, then `trips` timed ones (ms each). Each must come back within
+ * 10 s; `what` names a trip in that failure.
+ */
+export async function timeRoundTrips(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  o: { warmup: number; trips: number; what: string },
+): Promise<number[]> {
+  const times: number[] = [];
+  const msg = new Uint8Array(64).fill(1);
+  for (let i = -o.warmup; i < o.trips; i++) {
+    const t0 = performance.now();
+    await within(
+      10_000,
+      (async () => {
+        await writer.write(msg);
+        for (let got = 0; got < 64;) {
+          const { value, done } = await reader.read();
+          assert.ok(!done, "echo ended early");
+          got += value.byteLength;
+        }
+      })(),
+      `round trip ${i} ${o.what}`,
+    );
+    if (i >= 0) times.push(performance.now() - t0);
+  }
+  return times;
 }
