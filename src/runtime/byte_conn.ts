@@ -185,11 +185,6 @@ export class ByteConn implements Conn {
     this.#released(this.#transport.reset());
   }
 
-  /** For {@linkcode splice}: an abnormal end elsewhere becomes a reset here. */
-  abort(_reason?: unknown): void {
-    this.reset();
-  }
-
   // ---- push-style transports report here ---------------------------------
 
   /** Bytes arrived. Pauses the transport when they wait with no read pending. */
