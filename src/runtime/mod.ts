@@ -42,6 +42,11 @@ export {
   type WriteFileOptions,
   writeOwnFile,
 } from "./fs.ts";
+export {
+  readFileChunks,
+  writeFileFromStream,
+  type WriteFileFromStreamOptions,
+} from "./file_stream.ts";
 export { connectUnixWithPeer, type PeerConn, type PeerCred } from "./peer_connect.ts";
 export { type FileLock, fileLockAvailable, tryLockFile } from "./file_lock.ts";
 export { userName } from "./user_name.ts";

@@ -86,7 +86,7 @@ export async function resolveAgentCommand(input: ResolveAgentCommandInput): Prom
   const placed = await placeAgent({
     sha256: embedded.sha256,
     size: embedded.size,
-    load: embedded.bytes,
+    open: embedded.open,
     version: input.version,
     destDir: `${base.replace(/\/+$/, "")}/${AGENT_DIR_NAME}`,
   });

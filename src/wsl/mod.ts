@@ -51,6 +51,6 @@ export {
   EMBEDDED_AGENT_INFO_FILE,
   type EmbeddedAgent,
   embeddedAgent,
-  gunzip,
+  decompressAgent,
   type ReadEmbeddedFile,
 } from "./embedded_agent.ts";

@@ -107,10 +107,55 @@ describe("placeAgent", () => {
       assert.equal(first, join(destDir, NAME));
       assert.deepEqual(new Uint8Array(await readFile(first)), AGENT);
       const before = await stat(first);
-      const notLoaded = () => Promise.reject(new Error("the bytes were loaded"));
-      const second = await placeAgent({ ...known(), load: notLoaded, version: "1.2.3", destDir });
+      const notLoaded = (): ReadableStream<Uint8Array> => {
+        throw new Error("the bytes were loaded");
+      };
+      const second = await placeAgent({ ...known(), open: notLoaded, version: "1.2.3", destDir });
       assert.equal(second, first);
       assert.equal((await stat(second)).ino, before.ino);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("placeAgent - a known agent arrives as a stream of chunks and is placed byte-exact", async () => {
+    const dir = await tempDir();
+    try {
+      const destDir = join(dir.path, "wsl2proxy");
+      const placed = await placeAgent({ ...known(), version: "1.2.3", destDir });
+      assert.deepEqual(new Uint8Array(await readFile(placed)), AGENT);
+      assert.equal((await stat(placed)).mode & 0o777, 0o755);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("placeAgent - a stream that fails half way leaves no file, and its typed error passes through", async () => {
+    const dir = await tempDir();
+    try {
+      const destDir = join(dir.path, "wsl2proxy");
+      const cause = new AgentPlacementError("AGENT_PLACE", "the embedded copy is corrupt");
+      const half = AGENT.subarray(0, 20);
+      await assert.rejects(
+        placeAgent({ ...known(), open: () => streamOf(half, 2, cause), version: "1.2.3", destDir }),
+        (error) => error === cause,
+      );
+      assert.deepEqual(await readdir(destDir), []);
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  test("placeAgent - a stream that ends early is refused as damaged and leaves no file", async () => {
+    const dir = await tempDir();
+    try {
+      const destDir = join(dir.path, "wsl2proxy");
+      const short = () => streamOf(AGENT.subarray(0, AGENT.length - 1));
+      await assert.rejects(
+        placeAgent({ ...known(), open: short, version: "1.2.3", destDir }),
+        (error) => error instanceof AgentPlacementError && error.code === "AGENT_CHECKSUM",
+      );
+      assert.deepEqual(await readdir(destDir), []);
     } finally {
       await dir.dispose();
     }
@@ -123,7 +168,7 @@ describe("placeAgent", () => {
       const damaged = AGENT.slice();
       damaged[3] ^= 1; // same size, other content
       await assert.rejects(
-        placeAgent({ ...known(), load: () => Promise.resolve(damaged), version: "1.2.3", destDir }),
+        placeAgent({ ...known(), open: () => streamOf(damaged), version: "1.2.3", destDir }),
         (error) => {
           assert.ok(error instanceof AgentPlacementError);
           assert.equal(error.code, "AGENT_CHECKSUM");
@@ -251,10 +296,21 @@ describe("placeAgent", () => {
 });
 
 /** AGENT as a known source: checksum and size up front, bytes on demand. */
-function known(): { sha256: string; size: number; load: () => Promise<Uint8Array> } {
-  return {
-    sha256: hexOf(AGENT),
-    size: AGENT.byteLength,
-    load: () => Promise.resolve(AGENT),
-  };
+function known(): { sha256: string; size: number; open: () => ReadableStream<Uint8Array> } {
+  return { sha256: hexOf(AGENT), size: AGENT.byteLength, open: () => streamOf(AGENT) };
+}
+
+/** `bytes` as a stream of `chunks` pieces, then `end`: a close, or an error. */
+function streamOf(bytes: Uint8Array, chunks = 3, end: Error | null = null): ReadableStream<Uint8Array> {
+  let i = 0;
+  const step = Math.ceil(bytes.byteLength / chunks);
+  return new ReadableStream({
+    pull(controller) {
+      if (i < bytes.byteLength) {
+        controller.enqueue(bytes.slice(i, i + step));
+        i += step;
+      } else if (end) controller.error(end);
+      else controller.close();
+    },
+  });
 }

@@ -16,10 +16,18 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Path } from "dax-sh";
 import { AgentPlacementError } from "../errors.ts";
-import { getRuntime, mkdir, rename, unlink, writeFile } from "../runtime/mod.ts";
+import {
+  getRuntime,
+  mkdir,
+  readFileChunks,
+  rename,
+  unlink,
+  writeFileFromStream,
+} from "../runtime/mod.ts";
 import { errnoCode } from "../runtime/errno.ts";
 
 /** Matches the names {@linkcode agentFileName} produces (and nothing else, e.g. not temp files). */
@@ -28,12 +36,12 @@ export const AGENT_FILE_PATTERN: RegExp = /^wsl2proxy-agent-.+-[0-9a-f]{12}\.exe
 /**
  * Where the agent comes from: its bytes, a file to copy, or an agent whose
  * checksum and size are known up front (the embedded one): its bytes are
- * then only loaded when no copy is in place yet.
+ * then only read, as a stream, when no copy is in place yet.
  */
 export type AgentSource =
   | { bytes: Uint8Array }
   | { sourcePath: string }
-  | { sha256: string; size: number; load: () => Promise<Uint8Array> };
+  | { sha256: string; size: number; open: () => ReadableStream<Uint8Array> };
 
 /** Options for {@linkcode placeAgent}. */
 export type PlaceAgentOptions = AgentSource & {
@@ -58,7 +66,7 @@ export type PlaceAgentOptions = AgentSource & {
  * different or a known agent's bytes do not match their recorded checksum.
  */
 export async function placeAgent(options: PlaceAgentOptions): Promise<string> {
-  let bytes = "bytes" in options
+  const bytes = "bytes" in options
     ? options.bytes
     : "sourcePath" in options
     ? await readSource(options.sourcePath)
@@ -69,17 +77,10 @@ export async function placeAgent(options: PlaceAgentOptions): Promise<string> {
   const dest = join(options.destDir, name);
   await createDestDir(options.destDir);
   if (!(await hasSize(dest, size))) {
-    if (!bytes && "load" in options) {
-      bytes = await options.load();
-      if (bytes.byteLength !== size || (await sha256Hex(bytes)) !== hash) {
-        throw new AgentPlacementError(
-          "AGENT_CHECKSUM",
-          `the agent does not match its recorded SHA-256 ${hash} and size ${size}; ` +
-            "the executable carrying it is damaged: download it again",
-        );
-      }
-    }
-    await writeVerified(dest, bytes!, hash);
+    const source = bytes ? new Blob([bytes as Uint8Array<ArrayBuffer>]).stream() : (options as {
+      open: () => ReadableStream<Uint8Array>;
+    }).open();
+    await writeVerified(dest, source, hash, size);
   }
   if (options.prune ?? true) await pruneOtherAgents(options.destDir, name);
   return dest;
@@ -162,18 +163,47 @@ async function hasSize(path: string, size: number): Promise<boolean> {
 /** Whether `path` holds bytes with this SHA-256 (false when it is missing or unreadable). */
 async function hasHash(path: string, hash: string): Promise<boolean> {
   try {
-    const existing = await new Path(path).readMaybeBytes();
-    return existing !== undefined && (await sha256Hex(existing)) === hash;
+    const h = createHash("sha256");
+    for await (const chunk of readFileChunks(path)) h.update(chunk);
+    return h.digest("hex") === hash;
   } catch {
     return false;
   }
 }
 
-/** Write `bytes` to a temp file beside `dest`, check it reads back with `hash`, rename it to `dest`. */
-async function writeVerified(dest: string, bytes: Uint8Array, hash: string): Promise<void> {
+/**
+ * Stream `source` into a temp file beside `dest`, hashing it on the way,
+ * check it had `size` bytes with `hash` and that the file reads back with
+ * `hash`, then rename it to `dest`. Only the rename gives the file its name,
+ * so a failure at any point leaves no copy that a later start would trust.
+ */
+async function writeVerified(
+  dest: string,
+  source: ReadableStream<Uint8Array>,
+  hash: string,
+  size: number,
+): Promise<void> {
   const temp = `${dest}.${getRuntime().pid}-${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const h = createHash("sha256");
+  let written = 0;
+  const hashed = source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        h.update(chunk);
+        written += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
   try {
-    await writeFile(temp, bytes, { mode: 0o755 });
+    await writeFileFromStream(temp, hashed, { mode: 0o755 });
+    if (written !== size || h.digest("hex") !== hash) {
+      throw new AgentPlacementError(
+        "AGENT_CHECKSUM",
+        `the agent does not match its recorded SHA-256 ${hash} and size ${size}; ` +
+          "the executable carrying it is damaged: download it again",
+      );
+    }
     if (!(await hasHash(temp, hash))) {
       throw new AgentPlacementError(
         "AGENT_CHECKSUM",
