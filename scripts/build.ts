@@ -8,12 +8,15 @@
  * | `deno` | `wsl2proxy-deno-{linux,windows}-{x64,arm64}[.exe]` | `deno compile` (needs dl.deno.land: CI only) |
  *
  * plus `SHA256SUMS` over every `wsl2proxy*` file in `dist/`. Each Linux
- * binary carries the Windows agent of the same compiler and CPU, gzip-
+ * binary carries the Windows agent of the same compiler and CPU, zstd-
  * compressed (see src/wsl/embedded_agent.ts), so that one download is enough.
+ * `--release` compresses it harder (scripts/_compress_agent.ts): minutes
+ * instead of seconds, for the published binaries.
  *
  *     deno run -A scripts/build.ts bun bundle          # = deno task build:bun
  *     deno run -A scripts/build.ts bun=linux-x64       # one target (and its agent)
  *     deno run -A scripts/build.ts deno bundle         # = deno task build (CI)
+ *     deno run -A scripts/build.ts --release bun deno bundle   # the release
  *
  * Every artifact is cached in `.cache/build/<kind>-<target>-<key>/`, keyed by
  * the code it is made of (the plain `bun build` bundle of main.ts, which is
@@ -30,9 +33,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
-import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { createGzip } from "node:zlib";
+import { AGENT_ZSTD, type AgentProfile, compressAgent, settingName } from "./_compress_agent.ts";
 
 /** The repository root. */
 export const REPO: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -53,7 +55,7 @@ export type Compiler = "bun" | "deno";
 /** The bundle's file name in `dist/`. */
 export const BUNDLE_NAME = "wsl2proxy.js";
 /** The name the compressed agent is embedded under (as src/wsl/embedded_agent.ts reads it). */
-export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.gz";
+export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.zst";
 /** The name its `{ sha256, size }` is embedded under (as src/wsl/embedded_agent.ts reads it). */
 export const EMBEDDED_AGENT_INFO_FILE = "wsl2proxy-agent.json";
 
@@ -93,9 +95,6 @@ export const DENO_FLAGS: readonly string[] = [
   "--no-remote",
   "--no-check",
 ];
-
-/** gzip level of the embedded agent: -9 saves 0.4 % for twice the time. */
-const GZIP_LEVEL = 6;
 
 /** Bun's and Deno's names for our targets. */
 const BUN_TARGET: Record<Target, string> = {
@@ -201,9 +200,20 @@ async function cached(
   return file;
 }
 
+/** Options for {@linkcode Builder}. */
+export interface BuilderOptions {
+  /** How hard to compress the embedded agent. @default {"fast"} */
+  agentProfile?: AgentProfile;
+}
+
 /** Builds artifacts on demand, each at most once per run. */
 export class Builder {
   #memo = new Map<string, Promise<string | string[]>>();
+  #agentProfile: AgentProfile;
+
+  constructor(options: BuilderOptions = {}) {
+    this.#agentProfile = options.agentProfile ?? "fast";
+  }
 
   #once<T extends string | string[]>(id: string, make: () => Promise<T>): Promise<T> {
     let p = this.#memo.get(id);
@@ -254,7 +264,7 @@ export class Builder {
         await this.version(compiler),
         (compiler === "bun" ? BUN_FLAGS : DENO_FLAGS).join(" "),
         compiler === "bun" ? base : fs.readFileSync(base),
-        // The gzip's path is keyed by the agent's own hash; the info is small enough to read.
+        // The blob's path is keyed by the agent's own hash and the setting; the info is small enough to read.
         agentFiles.length
           ? `${agentFiles[0]} ${fs.readFileSync(agentFiles[1], "utf8")}`
           : "no agent",
@@ -269,23 +279,31 @@ export class Builder {
   }
 
   /**
-   * The Windows agent of `target` as the Linux binaries embed it: gzip-
+   * The Windows agent of `target` as the Linux binaries embed it: zstd-
    * compressed, and its `{ sha256, size }` beside it, so that `start` can
-   * name and recognise a placed copy without decompressing it.
+   * name and recognise a placed copy without decompressing it. The
+   * compressed file sits in a directory named after its setting, so both
+   * profiles stay cached.
    */
   agentFiles(compiler: Compiler, target: Target): Promise<string[]> {
     return this.#once(`agent-${compiler}-${target}`, async () => {
       const exe = await this.binary(compiler, target);
-      const gz = path.join(path.dirname(exe), EMBEDDED_AGENT_FILE);
+      const setting = AGENT_ZSTD[this.#agentProfile];
+      const zstDir = path.join(path.dirname(exe), settingName(setting));
+      const zst = path.join(zstDir, EMBEDDED_AGENT_FILE);
       const info = path.join(path.dirname(exe), EMBEDDED_AGENT_INFO_FILE);
-      if (!fs.existsSync(gz)) {
-        const tmp = `${gz}.tmp-${process.pid}`;
-        await pipeline(
-          fs.createReadStream(exe),
-          createGzip({ level: GZIP_LEVEL }),
-          fs.createWriteStream(tmp),
-        );
-        fs.renameSync(tmp, gz);
+      if (!fs.existsSync(zst)) {
+        fs.mkdirSync(zstDir, { recursive: true });
+        const tmp = `${zst}.tmp-${process.pid}`;
+        const started = performance.now();
+        try {
+          const tool = await compressAgent(exe, tmp, setting);
+          fs.renameSync(tmp, zst);
+          const mb = (fs.statSync(zst).size / 1e6).toFixed(1);
+          log(`compressed the agent (${settingName(setting)}, ${tool}): ${mb} MB in ${seconds(started)}`);
+        } finally {
+          fs.rmSync(tmp, { force: true });
+        }
       }
       if (!fs.existsSync(info)) {
         const bytes = fs.readFileSync(exe);
@@ -296,7 +314,7 @@ export class Builder {
         fs.writeFileSync(`${info}.tmp-${process.pid}`, JSON.stringify(json) + "\n");
         fs.renameSync(`${info}.tmp-${process.pid}`, info);
       }
-      return [gz, info];
+      return [zst, info];
     });
   }
 }
@@ -472,13 +490,23 @@ export function sizeTable(): string {
   return ["| File | Bytes | Size |", "|---|---:|---:|", ...rows].join("\n") + "\n";
 }
 
-/** Parse `bundle`, `bun`, `deno`, `bun=linux-x64,windows-x64` into a plan. */
-export function parseArgs(args: string[]): { bundle: boolean; binaries: [Compiler, Target][] } {
-  const plan = { bundle: false, binaries: [] as [Compiler, Target][] };
-  if (args.length === 0) {
+/** Parse `[--release] bundle`, `bun`, `deno`, `bun=linux-x64,windows-x64` into a plan. */
+export function parseArgs(
+  args: string[],
+): { bundle: boolean; binaries: [Compiler, Target][]; agentProfile: AgentProfile } {
+  const plan = {
+    bundle: false,
+    binaries: [] as [Compiler, Target][],
+    agentProfile: "fast" as AgentProfile,
+  };
+  if (args.filter((a) => a !== "--release").length === 0) {
     throw new Error("nothing to build: give bundle, bun[=targets] and/or deno[=targets]");
   }
   for (const arg of args) {
+    if (arg === "--release") {
+      plan.agentProfile = "release";
+      continue;
+    }
     const [what, list] = arg.split("=", 2);
     if (what === "bundle" && list === undefined) {
       plan.bundle = true;
@@ -499,7 +527,7 @@ export function parseArgs(args: string[]): { bundle: boolean; binaries: [Compile
 async function main(args: string[]): Promise<void> {
   const plan = parseArgs(args);
   const started = performance.now();
-  const builder = new Builder();
+  const builder = new Builder({ agentProfile: plan.agentProfile });
   if (plan.bundle) await publish(await builder.bundle());
   // One at a time: each compile is I/O- and memory-heavy, and CI machines have two cores.
   for (const [compiler, target] of plan.binaries) {

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { gzipSync } from "node:zlib";
+import { zstdCompressSync } from "node:zlib";
 import {
   agentTarget,
   bunCompile,
@@ -117,13 +117,13 @@ describe("the compiled Linux binary", () => {
   );
 
   test(
-    "compiled - the Linux binary carries the gzip-compressed Windows agent of its CPU",
+    "compiled - the Linux binary carries the zstd-compressed Windows agent of its CPU",
     { skip: GIVEN_BIN ? "WSL2PROXY_TEST_BIN is set" : false, timeout: TIMEOUT },
     async () => {
       const bin = readFileSync(await linuxBinary());
-      const [gzFile] = await builder.agentFiles("bun", agentTarget(HOST_TARGET)!);
-      const gz = readFileSync(gzFile);
-      assert.ok(bin.indexOf(gz) > 0, "the agent's gzip bytes are not in the binary");
+      const [zstFile] = await builder.agentFiles("bun", agentTarget(HOST_TARGET)!);
+      const zst = readFileSync(zstFile);
+      assert.ok(bin.indexOf(zst) > 0, "the agent's zstd bytes are not in the binary");
     },
   );
 
@@ -160,14 +160,14 @@ describe("the compiled Linux binary", () => {
       const out = await tempDir("w2p-deno-probe-");
       try {
         const payload = new Uint8Array(3 << 20).map((_, i) => (i * 13 + (i >> 10)) & 0xff);
-        const gz = join(out.path, EMBEDDED_AGENT_FILE);
-        writeFileSync(gz, gzipSync(payload));
+        const zst = join(out.path, EMBEDDED_AGENT_FILE);
+        writeFileSync(zst, zstdCompressSync(payload));
         const info = join(out.path, EMBEDDED_AGENT_INFO_FILE);
         writeFileSync(info, JSON.stringify({ sha256: sha256(payload), size: payload.length }));
         const bundle = join(out.path, "probe.js");
         await run([tool("deno"), "bundle", "--platform", "deno", "-o", bundle, PROBE]);
         const probe = join(out.path, "probe");
-        await denoCompile({ bundle, target: HOST_TARGET, outfile: probe, agentFiles: [gz, info] });
+        await denoCompile({ bundle, target: HOST_TARGET, outfile: probe, agentFiles: [zst, info] });
         const r = await runIn([probe], { cwd: out.path, env: { PATH: "/usr/bin:/bin" } });
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, `${payload.length} ${sha256(payload)}\n`.repeat(2));

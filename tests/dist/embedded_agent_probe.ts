@@ -6,15 +6,18 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import process from "node:process";
 import { embeddedAgent } from "../../src/wsl/embedded_agent.ts";
-import { sha256Hex } from "../../src/wsl/place_agent.ts";
 
 // No top-level await: it is compiled with the same flags as wsl2proxy, --bytecode included.
 embeddedAgent().then(async (agent) => {
   if (agent === null) return void process.stdout.write("none\n");
-  const bytes = await agent.bytes();
-  process.stdout.write(
-    `${agent.size} ${agent.sha256}\n${bytes.length} ${await sha256Hex(bytes)}\n`,
-  );
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of agent.open()) {
+    hash.update(chunk);
+    size += chunk.byteLength;
+  }
+  process.stdout.write(`${agent.size} ${agent.sha256}\n${size} ${hash.digest("hex")}\n`);
 });
