@@ -93,7 +93,9 @@ function runZstd(argv: string[]): Promise<boolean> {
     });
     child.once("close", (code) => {
       if (code === 0) resolve(true);
-      else if (code !== null || err) reject(new Error(`zstd ${argv.join(" ")} exited with ${code}:\n${err}`));
+      else if (code !== null || err) {
+        reject(new Error(`zstd ${argv.join(" ")} exited with ${code}:\n${err}`));
+      }
     });
   });
 }

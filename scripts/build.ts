@@ -300,7 +300,11 @@ export class Builder {
           const tool = await compressAgent(exe, tmp, setting);
           fs.renameSync(tmp, zst);
           const mb = (fs.statSync(zst).size / 1e6).toFixed(1);
-          log(`compressed the agent (${settingName(setting)}, ${tool}): ${mb} MB in ${seconds(started)}`);
+          log(
+            `compressed the agent (${settingName(setting)}, ${tool}): ${mb} MB in ${
+              seconds(started)
+            }`,
+          );
         } finally {
           fs.rmSync(tmp, { force: true });
         }

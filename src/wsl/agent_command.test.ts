@@ -15,7 +15,7 @@ const AGENT = new TextEncoder().encode("MZ embedded agent");
 const EMBEDDED: EmbeddedAgent = {
   sha256: createHash("sha256").update(AGENT).digest("hex"),
   size: AGENT.byteLength,
-  bytes: () => Promise.resolve(AGENT),
+  open: () => new Blob([AGENT]).stream(),
 };
 
 function input(overrides: Partial<ResolveAgentCommandInput>): ResolveAgentCommandInput {

@@ -57,7 +57,10 @@ test("decompressAgent - restores 3 MiB byte-exact, fed in 64 KiB chunks", async 
 
 test("decompressAgent - reads level 19 with long-distance matching, fed in 1000-byte chunks", async () => {
   const zst = zstd(PLAIN, 19);
-  assert.deepEqual(await read(decompressAgent(Promise.resolve(streamOf(zst, 1000)), PLAIN.length)), PLAIN);
+  assert.deepEqual(
+    await read(decompressAgent(Promise.resolve(streamOf(zst, 1000)), PLAIN.length)),
+    PLAIN,
+  );
 });
 
 test("decompressAgent - a truncated blob errors as damaged instead of ending short", async () => {
@@ -65,7 +68,10 @@ test("decompressAgent - a truncated blob errors as damaged instead of ending sho
   // node:zlib ends quietly on a cut frame; the length check turns that into an error.
   // (Cut inside the 4-byte content checksum only, all content is there: placeAgent's SHA-256 checks it.)
   for (const keep of [0, 100, zst.length >> 1, zst.length - 12]) {
-    await rejectsAsDamaged(decompressAgent(streamOf(zst.subarray(0, keep)), PLAIN.length), /truncated/);
+    await rejectsAsDamaged(
+      decompressAgent(streamOf(zst.subarray(0, keep)), PLAIN.length),
+      /truncated/,
+    );
   }
 });
 

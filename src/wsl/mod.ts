@@ -47,10 +47,10 @@ export {
   type ResolveAgentCommandInput,
 } from "./agent_command.ts";
 export {
+  decompressAgent,
   EMBEDDED_AGENT_FILE,
   EMBEDDED_AGENT_INFO_FILE,
   type EmbeddedAgent,
   embeddedAgent,
-  decompressAgent,
   type ReadEmbeddedFile,
 } from "./embedded_agent.ts";

@@ -301,7 +301,11 @@ function known(): { sha256: string; size: number; open: () => ReadableStream<Uin
 }
 
 /** `bytes` as a stream of `chunks` pieces, then `end`: a close, or an error. */
-function streamOf(bytes: Uint8Array, chunks = 3, end: Error | null = null): ReadableStream<Uint8Array> {
+function streamOf(
+  bytes: Uint8Array,
+  chunks = 3,
+  end: Error | null = null,
+): ReadableStream<Uint8Array> {
   let i = 0;
   const step = Math.ceil(bytes.byteLength / chunks);
   return new ReadableStream({

@@ -41,7 +41,10 @@ export function unzstd(): TransformStream<Uint8Array, Uint8Array> {
     // compressed chunk at a time: memory stays at a few chunks, never the whole output.
     transform(chunk) {
       return new Promise<void>((resolve, reject) => {
-        zstd.write(chunk, (error?: Error | null) => (error ?? failed) ? reject(error ?? failed) : resolve());
+        zstd.write(
+          chunk,
+          (error?: Error | null) => (error ?? failed) ? reject(error ?? failed) : resolve(),
+        );
       });
     },
     flush() {
