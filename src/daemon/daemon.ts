@@ -6,9 +6,7 @@
  * @module
  */
 import type { Config, SocketConfig } from "../config/types.ts";
-import { formatLinuxAddr } from "../config/addr.ts";
 import { AddressInUseError, DaemonError } from "../errors.ts";
-import { heldSocketHint } from "./held_socket_hint.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SessionOptions } from "../mux/mod.ts";
 import { lstat, type Runtime, unlink, writeOwnFile } from "../runtime/mod.ts";
@@ -18,7 +16,8 @@ import { ControlServer, ReplyThen } from "./control_server.ts";
 import { ensureRuntimeDir, RuntimeFiles } from "./runtime_dir.ts";
 import { ConnectionBudget } from "./connection_budget.ts";
 import { readAgentStats } from "../agent/agent_stats.ts";
-import { SocketForwarder, socketKey, type SocketStats } from "./socket_forwarder.ts";
+import { SocketForwarder, type SocketStats } from "./socket_forwarder.ts";
+import { type NotListening, SocketSet } from "./socket_set.ts";
 import { join } from "node:path";
 
 /** How often the daemon checks that its control socket is still its own. */
@@ -75,7 +74,7 @@ export interface DaemonStatus {
   };
   sockets: SocketStats[];
   /** Configured sockets that could not listen (at start or after a reload), with the reason. */
-  notListening: { envName: string; linuxAddr: string; windowsAddr: string; error: string }[];
+  notListening: NotListening[];
 }
 
 /** A running daemon. */
@@ -84,11 +83,8 @@ export class Daemon {
   #config: Config;
   readonly #agent: AgentSupervisor;
   readonly #control: ControlServer;
-  #forwarders = new Map<string, SocketForwarder>();
-  #retiring = new Set<SocketForwarder>();
+  readonly #sockets: SocketSet;
   #reloads: Promise<void> = Promise.resolve();
-  /** Sockets of the config in force that failed to listen; retried at the next reload. */
-  #failed = new Map<string, { socket: SocketConfig; error: string }>();
   readonly #startedAt = new Date();
   #resolveDone!: () => void;
   /** Resolves once the daemon has fully stopped. */
@@ -118,6 +114,7 @@ export class Daemon {
       backoffInitialMs: o.backoff?.initialMs,
       backoffMaxMs: o.backoff?.maxMs,
     });
+    this.#sockets = new SocketSet(o.runtime, o.log, (s) => this.#forwarder(s));
     this.#control = new ControlServer(o.runtime, o.log.child("control"), (r) => this.#onControl(r));
   }
 
@@ -152,24 +149,7 @@ export class Daemon {
     }
     try {
       writeOwnFile(join(dir, RuntimeFiles.pid), `${o.runtime.pid}\n`, o.runtime.uid());
-      for (const s of o.config.sockets) {
-        const f = d.#forwarder(s);
-        try {
-          await f.listen();
-        } catch (e) {
-          // A path someone else listens on fails only its own socket: the
-          // others start, and `start` names it (exit 5). It is never replaced.
-          if (!(e instanceof AddressInUseError)) throw e;
-          const error = await d.#listenError(s, e);
-          d.#failed.set(f.key, { socket: s, error });
-          o.log.error("could not listen on a socket; `start` and `env` leave it out", {
-            env: s.envName,
-            error,
-          });
-          continue;
-        }
-        d.#forwarders.set(f.key, f);
-      }
+      await d.#sockets.listenAll(o.config.sockets);
     } catch (e) {
       d.#bound.resolve();
       await d.stop();
@@ -200,14 +180,6 @@ export class Daemon {
     return status;
   }
 
-  /** Why `socket` could not listen, with a hint when a local gpg-agent holds its path. */
-  async #listenError(socket: SocketConfig, e: unknown): Promise<string> {
-    const message = (e as Error).message;
-    if (!(e instanceof AddressInUseError) || socket.linuxAddr.kind !== "unix") return message;
-    const hint = await heldSocketHint(this.#o.runtime, socket.linuxAddr.path);
-    return hint === undefined ? message : `${message}; ${hint}`;
-  }
-
   /** Everything `status` shows. */
   status(): DaemonStatus {
     const rt = this.#o.runtime;
@@ -223,28 +195,14 @@ export class Daemon {
       logPath: this.#config.logPath,
       rssBytes: rt.rss(),
       agent: { ...this.#agent.status(), session: this.#agent.sessionStats() },
-      sockets: [...this.#forwarders.values()].map((f) => f.stats()),
-      notListening: [...this.#failed.values()].map(({ socket, error }) => ({
-        envName: socket.envName,
-        linuxAddr: formatLinuxAddr(socket.linuxAddr),
-        windowsAddr: socket.windowsAddr.url,
-        error,
-      })),
+      sockets: this.#sockets.stats(),
+      notListening: this.#sockets.notListening(),
     };
   }
 
   /** Every configured socket and whether it listens (for `hello`, which `start` exports from). */
   socketReport(): SocketReport[] {
-    const report = (socket: SocketConfig, error?: string): SocketReport => ({
-      envName: socket.envName,
-      linuxAddr: formatLinuxAddr(socket.linuxAddr),
-      listening: error === undefined,
-      ...(error === undefined ? {} : { error }),
-    });
-    return [
-      ...[...this.#forwarders.values()].map((f) => report(f.socket)),
-      ...[...this.#failed.values()].map((f) => report(f.socket, f.error)),
-    ];
+    return this.#sockets.report();
   }
 
   /**
@@ -279,42 +237,7 @@ export class Daemon {
     if (JSON.stringify(next.agent) !== JSON.stringify(this.#config.agent)) {
       log.warn("the agent settings changed; they take effect after `wsl2proxy restart`");
     }
-    const wanted = new Map(next.sockets.map((s) => [socketKey(s), s]));
-    let added = 0;
-    let removed = 0;
-    const stopping: Promise<void>[] = [];
-    for (const [key, f] of this.#forwarders) {
-      if (wanted.has(key)) continue;
-      this.#forwarders.delete(key);
-      this.#retiring.add(f);
-      removed++;
-      log.info("socket removed; open connections may finish", { env: f.socket.envName });
-      const stopped = f.stopAccepting();
-      stopping.push(stopped);
-      stopped.then(() => f.drained()).finally(() => this.#retiring.delete(f));
-    }
-    // A replacement may bind the same path (only windows_addr changed): the old
-    // listener must have closed and removed its file first, or its cleanup
-    // could unlink the new socket.
-    await Promise.allSettled(stopping);
-    for (const key of this.#failed.keys()) if (!wanted.has(key)) this.#failed.delete(key);
-    for (const [key, s] of wanted) {
-      if (this.#forwarders.has(key)) continue;
-      const f = this.#forwarder(s);
-      try {
-        await f.listen();
-        this.#forwarders.set(key, f);
-        this.#failed.delete(key);
-        added++;
-      } catch (e) {
-        const error = await this.#listenError(s, e);
-        this.#failed.set(key, { socket: s, error });
-        log.error("could not listen on a new socket; `start` and `env` leave it out", {
-          env: s.envName,
-          error,
-        });
-      }
-    }
+    const { added, removed } = await this.#sockets.apply(next.sockets);
     log.setLevel(next.logLevel);
     const logPath = this.#reopenLog(next.logPath);
     this.#config = {
@@ -323,7 +246,7 @@ export class Daemon {
       agent: this.#config.agent,
       logPath,
     };
-    log.info("config reloaded", { added, removed, sockets: this.#forwarders.size });
+    log.info("config reloaded", { added, removed, sockets: this.#sockets.size });
     return { ok: true, added, removed };
   }
 
@@ -355,8 +278,7 @@ export class Daemon {
     this.#stopping ??= (async () => {
       clearInterval(this.#ownership);
       const dir = this.#config.runtimeDir;
-      const all = [...this.#forwarders.values(), ...this.#retiring];
-      await Promise.allSettled(all.map((f) => f.close()));
+      await this.#sockets.close();
       await this.#agent.stop();
       await this.#control.close();
       await unlink(join(dir, RuntimeFiles.pid)).catch(() => {});
@@ -381,7 +303,7 @@ export class Daemon {
     }, OWNERSHIP_CHECK_MS);
   }
 
-  #forwarder(socket: Config["sockets"][number]): SocketForwarder {
+  #forwarder(socket: SocketConfig): SocketForwarder {
     return new SocketForwarder({
       runtime: this.#o.runtime,
       log: this.#o.log.child("socket"),
