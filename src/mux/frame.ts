@@ -144,6 +144,12 @@ export function encodeReason(code: number, reason: string): Uint8Array {
   return buf;
 }
 
+/** A whole RST frame (DATA with the RST flag) for stream `id`. */
+export function encodeRst(id: number, code: number, reason: string): Uint8Array {
+  const payload = encodeReason(code, reason);
+  return encodeFrame(FrameType.DATA, Flag.RST, id, payload.byteLength, payload);
+}
+
 /** Decode a code plus reason payload (as carried by RST and GO_AWAY). */
 export function decodeReason(payload: Uint8Array): { code: number; reason: string } {
   if (payload.byteLength < 4) return { code: 0, reason: "" };

@@ -1,32 +1,31 @@
 /**
  * A multiplexed session over one pair of byte streams.
  *
- * Two pumps run per session. The reader pump decodes frames and dispatches
- * each through a handler table, synchronously: it never awaits a stream's
- * consumer and never waits for the writer, so one stalled stream or a full
- * pipe cannot freeze the others. The writer pump (`outbound.ts`) is the only
- * code that writes. Streams (`stream.ts`) own their state and windows; the
- * credit rules live in `flow.ts`. What stays here is the stream table, the
- * dispatch, and the session's life: connect, open, ping, close.
+ * Two pumps run per session. The reader pump feeds `inbound.ts`, which
+ * decodes frames and dispatches each synchronously: it never awaits a
+ * stream's consumer and never waits for the writer, so one stalled stream or
+ * a full pipe cannot freeze the others. The writer pump (`outbound.ts`) is
+ * the only code that writes. Streams (`stream.ts`) own their state and
+ * windows; the credit rules live in `flow.ts`. What stays here is the
+ * session's life: connect, open, ping, close, and the hosts that let streams
+ * reach the pumps.
  *
  * @module
  */
 import { ProtocolError, SessionClosedError, StreamResetError } from "../errors.ts";
 import {
-  decodeReason,
   encodeFrame,
   encodeReason,
+  encodeRst,
   Flag,
   FrameType,
   GoAwayCode,
   MAX_TARGET_BYTES,
   ResetCode,
 } from "./frame.ts";
-import type { Frame } from "./frame.ts";
-import { FrameDecoder } from "./frame_decoder.ts";
 import { ReceiveBudget, SendCredit } from "./flow.ts";
 import { handshake } from "./handshake.ts";
-import { type IncomingHost, IncomingStream } from "./incoming_stream.ts";
+import { Inbound } from "./inbound.ts";
 import {
   localPreface,
   type ResolvedSessionOptions,
@@ -55,21 +54,18 @@ export class Session {
 
   readonly #o: ResolvedSessionOptions;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #decoder: FrameDecoder;
+  readonly #in: Inbound;
   readonly #streams: StreamTable;
   readonly #pings = new Pings();
   readonly #sendCredit: SendCredit;
   readonly #budget: ReceiveBudget;
   readonly #out: Outbound;
-  /** Frame handlers, indexed by frame type. */
-  readonly #handlers: readonly ((f: Frame) => void)[];
-  /** What streams and incoming streams may ask of the session; never handed to the application. */
+  /** What streams may ask of the session; never handed to the application. */
   readonly #host: StreamHost;
-  readonly #incomingHost: IncomingHost;
   #resolveClosed!: (info: SessionCloseInfo) => void;
   #closeInfo: SessionCloseInfo | null = null;
   #keepalive: ReturnType<typeof setInterval> | undefined;
-  #stats = { totalStreams: 0, bytesIn: 0, framesIn: 0 };
+  #totalStreams = 0;
 
   /**
    * Exchange prefaces over `readable`/`writable` and start the session.
@@ -126,12 +122,6 @@ export class Session {
         this.#end({ reason, error, remote: false }, { code: GoAwayCode.OVERLOADED, reason });
       },
     );
-    this.#handlers = [
-      (f) => this.#onData(f), // FrameType.DATA
-      (f) => this.#onWindowUpdate(f), // FrameType.WINDOW_UPDATE
-      (f) => this.#onPing(f), // FrameType.PING
-      (f) => this.#onGoAway(f), // FrameType.GO_AWAY
-    ];
     this.#host = {
       ready: (s) => this.#out.wantsSend(s),
       creditDue: (s) => this.#out.creditDue(s),
@@ -150,20 +140,36 @@ export class Session {
         this.#out.forget(s);
       },
     };
-    this.#incomingHost = {
-      accept: (s) => {
-        s._accept();
-        this.#out.queueAnswer(encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, s.id, 0));
+    this.#in = new Inbound({
+      streams: this.#streams,
+      budget: this.#budget,
+      sendCredit: this.#sendCredit,
+      out: this.#out,
+      pings: this.#pings,
+      incomingHost: {
+        accept: (s) => {
+          s._accept();
+          this.#out.queueAnswer(encodeFrame(FrameType.WINDOW_UPDATE, Flag.ACK, s.id, 0));
+        },
+        reject: (s, code, reason) => s.reset(code, reason),
       },
-      reject: (s, code, reason) => s.reset(code, reason),
-    };
-    this.#decoder = new FrameDecoder({ maxPayload: o.maxFramePayload });
+      maxStreams: o.maxStreams,
+      maxFramePayload: o.maxFramePayload,
+      onStream: o.onStream,
+      consumed: (n) => this.#host.consumed(n),
+      newStream: (id, target, state) => this.#newStream(id, target, state),
+      peerWentAway: (code, reason) => {
+        const why = `${o.names.peer} ended the session (GO_AWAY code ${code}): ${reason}`;
+        const error = code === GoAwayCode.NORMAL ? null : new SessionClosedError(why);
+        this.#end({ reason: why, error, remote: true });
+      },
+      isClosed: () => this.#closeInfo !== null,
+    });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#decoder.push(leftover);
     if (o.keepaliveMs > 0) {
       this.#keepalive = setInterval(() => this.ping().catch(() => {}), o.keepaliveMs);
     }
-    this.#readLoop();
+    this.#readLoop(leftover);
     this.#writeLoop();
   }
 
@@ -175,7 +181,9 @@ export class Session {
   /** A snapshot of the counters. */
   stats(): SessionStats {
     return {
-      ...this.#stats,
+      totalStreams: this.#totalStreams,
+      bytesIn: this.#in.bytesIn,
+      framesIn: this.#in.framesIn,
       openStreams: this.#streams.size,
       bytesOut: this.#out.bytesOut,
       framesOut: this.#out.framesOut,
@@ -252,11 +260,12 @@ export class Session {
     return this.closed;
   }
 
-  // ---- reader pump and frame handlers ---------------------------------------
+  // ---- the pumps -------------------------------------------------------------
 
-  async #readLoop(): Promise<void> {
+  /** Dispatch `leftover` (read along with the peer's preface), then every chunk the peer sends. */
+  async #readLoop(leftover: Uint8Array): Promise<void> {
     try {
-      this.#drainFrames();
+      this.#in.push(leftover);
       while (!this.#closeInfo) {
         const { value, done } = await this.#reader.read();
         if (done) {
@@ -264,8 +273,7 @@ export class Session {
           this.#end({ reason, error: new SessionClosedError(reason), remote: true });
           return;
         }
-        this.#decoder.push(value);
-        this.#drainFrames();
+        this.#in.push(value);
       }
     } catch (e) {
       if (e instanceof ProtocolError) {
@@ -284,85 +292,6 @@ export class Session {
     }
   }
 
-  #drainFrames(): void {
-    let f: Frame | null;
-    while (!this.#closeInfo && (f = this.#decoder.next()) !== null) {
-      this.#stats.framesIn++;
-      this.#handlers[f.type](f);
-    }
-  }
-
-  #onData(f: Frame): void {
-    if (f.flags & Flag.SYN) return this.#onSyn(f);
-    const stream = this.#streams.get(f.streamId);
-    if (f.flags & Flag.RST) {
-      if (!stream) return this.#streams.checkKnown(f.streamId);
-      const { code, reason } = decodeReason(f.payload);
-      return stream._onReset(code, reason);
-    }
-    const n = f.payload.byteLength;
-    this.#budget.onData(n);
-    this.#stats.bytesIn += n;
-    if (!stream) {
-      this.#streams.checkKnown(f.streamId);
-      this.#host.consumed(n); // late data for a stream that has ended: credit it back at once
-      return;
-    }
-    stream._onData(f.payload, (f.flags & Flag.FIN) !== 0);
-  }
-
-  #onSyn(f: Frame): void {
-    const id = f.streamId;
-    this.#streams.acceptPeerId(id);
-    let target: string;
-    try {
-      target = new TextDecoder("utf-8", { fatal: true }).decode(f.payload);
-    } catch {
-      throw new ProtocolError(`SYN on stream ${id} carries a target that is not UTF-8`);
-    }
-    const handler = this.#o.onStream;
-    if (!handler || this.#streams.size >= this.#o.maxStreams) {
-      const reason = handler ? "too many open streams" : "this side accepts no streams";
-      this.#out.queueAnswer(encodeRst(id, ResetCode.REFUSED, reason));
-      return;
-    }
-    const stream = this.#newStream(id, target, StreamState.SYN_RECEIVED);
-    try {
-      handler(new IncomingStream(this.#incomingHost, stream));
-    } catch (e) {
-      stream.reset(
-        ResetCode.INTERNAL,
-        `stream handler failed: ${e instanceof Error ? e.message : e}`,
-      );
-    }
-  }
-
-  #onWindowUpdate(f: Frame): void {
-    if (f.streamId === 0) {
-      this.#sendCredit.grant(f.length);
-      this.#out.wake();
-      return;
-    }
-    const stream = this.#streams.get(f.streamId);
-    if (!stream) return this.#streams.checkKnown(f.streamId);
-    stream._onWindowUpdate(f.length, (f.flags & Flag.ACK) !== 0);
-  }
-
-  #onPing(f: Frame): void {
-    if (f.flags & Flag.SYN) {
-      this.#out.queuePong(f.length); // dropped in a flood; the pinger's ping() waits for session end
-      return;
-    }
-    this.#pings.pong(f.length);
-  }
-
-  #onGoAway(f: Frame): void {
-    const { code, reason } = decodeReason(f.payload);
-    const why = `${this.#o.names.peer} ended the session (GO_AWAY code ${code}): ${reason}`;
-    const error = code === GoAwayCode.NORMAL ? null : new SessionClosedError(why);
-    this.#end({ reason: why, error, remote: true });
-  }
-
   #newStream(
     id: number,
     target: string,
@@ -378,7 +307,7 @@ export class Session {
       maxWindow: this.#o.streamWindow,
     });
     this.#streams.add(stream);
-    this.#stats.totalStreams++;
+    this.#totalStreams++;
     return stream;
   }
 
@@ -416,9 +345,4 @@ export class Session {
     this.#reader.cancel().catch(() => {});
     this.#out.shutdown(farewell, this.#o.closeTimeoutMs).then(() => this.#resolveClosed(info));
   }
-}
-
-function encodeRst(id: number, code: number, reason: string): Uint8Array {
-  const payload = encodeReason(code, reason);
-  return encodeFrame(FrameType.DATA, Flag.RST, id, payload.byteLength, payload);
 }
