@@ -9,20 +9,12 @@
  * @module
  */
 
-import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import {
-  checkAbsolutePath,
-  expandTemplates,
-  expandTilde,
-  normalizePosixPath,
-  type Result,
-} from "./_expand.ts";
+import { type Document, isMap, isSeq, LineCounter, parseDocument } from "yaml";
+import { normalizePosixPath } from "./_expand.ts";
 import { Issues, quote } from "./_issues.ts";
 import {
-  type Ctx,
   deref,
   describe,
-  type Entry,
   isNull,
   MAX_ALIASES,
   readMap,
@@ -30,54 +22,13 @@ import {
   stringOf,
   type Value,
 } from "./_nodes.ts";
-import {
-  formatLinuxAddr,
-  LINUX_ADDR_FORMS,
-  linuxAddrKey,
-  parseLinuxAddr,
-  parseWindowsAddr,
-  WINDOWS_ADDR_FORMS,
-} from "./addr.ts";
-import { defaultConfig, defaultProtocol, defaultSocket, type EnvLookup } from "./default_config.ts";
-import {
-  type AgentConfig,
-  type Config,
-  LOG_LEVELS,
-  type LogLevel,
-  SOCKET_PROTOCOLS,
-  type SocketConfig,
-  type SocketProtocol,
-} from "./types.ts";
-
-const ROOT_KEYS = ["log_level", "log_path", "runtime_dir", "sockets", "agent"] as const;
-const SOCKET_KEYS = ["env_name", "linux_addr", "windows_addr", "allow_remote", "protocol"] as const;
-const AGENT_KEYS = ["command", "path"] as const;
+import { AGENT_KEYS, expand, EXPECT, readPath, ROOT_KEYS, type State } from "./_read_values.ts";
+import { readSockets } from "./_read_socket.ts";
+import { defaultConfig, defaultSocket, type EnvLookup } from "./default_config.ts";
+import { type AgentConfig, type Config, LOG_LEVELS, type LogLevel } from "./types.ts";
 
 /** Distinct YAML syntax errors reported at most; later ones are mostly echoes of the first. */
 const MAX_SYNTAX_ERRORS = 20;
-
-const EXPECT = {
-  root: `a mapping of settings (${ROOT_KEYS.join(", ")})`,
-  logLevel: `one of ${LOG_LEVELS.join(", ")}`,
-  path: "an absolute path (~ and {runtime_dir} are expanded)",
-  runtimeDir: "an absolute path (~ is expanded)",
-  runtimeDirTemplates: "no templates in runtime_dir (only ~ is expanded)",
-  template: "{runtime_dir}",
-  sockets: "a list of sockets, each with env_name, linux_addr and windows_addr",
-  socket: "a mapping with env_name, linux_addr and windows_addr",
-  envName: "a shell variable name such as SSH_AUTH_SOCK",
-  bool: "true or false",
-  protocol: `one of ${SOCKET_PROTOCOLS.join(", ")}`,
-  agent: "a mapping with command or path",
-  command: 'a non-empty list of strings such as ["wsl2proxy-agent.exe"]',
-  commandItem: "a string (quote numbers)",
-} as const;
-
-/** Reading state for one file: YAML document, issues, and what templates expand to. */
-interface State extends Ctx {
-  readonly home: string | undefined;
-  readonly vars: Readonly<Record<string, string>>;
-}
 
 /**
  * Parses and validates a config file's text. `file` is only used in messages.
@@ -166,181 +117,12 @@ function reportSyntaxErrors(doc: Document.Parsed, text: string, issues: Issues):
   }
 }
 
-/** Applies `~` then `{...}` templates; records an issue and returns undefined on failure. */
-function expand(
-  st: State,
-  v: Value,
-  key: string,
-  s: string,
-  templatesExpected: string,
-  tildeToo = true,
-): string | undefined {
-  const tilde = tildeToo ? expandTilde(s, st.home) : { ok: true as const, value: s };
-  const done = tilde.ok ? expandTemplates(tilde.value, st.vars, templatesExpected) : tilde;
-  return ok(st, v, key, done);
-}
-
-function ok<T>(st: Ctx, v: Value, key: string, r: Result<T>): T | undefined {
-  if (r.ok) return r.value;
-  st.issues.add(v.at, key, r.problem, r.expected);
-  return undefined;
-}
-
-function readPath(st: State, v: Value, key: string, expected: string): string | undefined {
-  const s = stringOf(st, v, key, expected);
-  if (s === undefined) return undefined;
-  const templates = key === "runtime_dir" ? EXPECT.runtimeDirTemplates : EXPECT.template;
-  const expanded = expand(st, v, key, s, templates);
-  return expanded === undefined ? undefined : ok(st, v, key, checkAbsolutePath(expanded, expected));
-}
-
 function readLogLevel(st: State, v: Value): LogLevel | undefined {
   const s = stringOf(st, v, "log_level", EXPECT.logLevel);
   if (s === undefined) return undefined;
   if ((LOG_LEVELS as readonly string[]).includes(s)) return s as LogLevel;
   st.issues.add(v.at, "log_level", `unknown level ${quote(s)}`, EXPECT.logLevel);
   return undefined;
-}
-
-function readSockets(st: State, v: Value): SocketConfig[] {
-  if (!isSeq(v.node)) {
-    st.issues.add(v.at, "sockets", `got ${describe(v.node)}`, EXPECT.sockets);
-    return [];
-  }
-  if (v.node.items.length === 0) {
-    st.issues.warn(v.at, "sockets", "the list is empty, so nothing is forwarded");
-  }
-  const sockets: SocketConfig[] = [];
-  const envNames = new Map<string, number>();
-  const linuxAddrs = new Map<string, number>();
-  v.node.items.forEach((item, i) => {
-    const s = readSocket(st, deref(st, item, v.at), `sockets[${i}]`, envNames, linuxAddrs);
-    if (s !== undefined) sockets.push(s);
-  });
-  return sockets;
-}
-
-/** A required key's value, or undefined after recording "missing key" at the mapping. */
-function required(
-  st: State,
-  fields: Map<string, Entry>,
-  item: Value,
-  p: string,
-  name: string,
-  expected: string,
-) {
-  const entry = fields.get(name);
-  if (entry === undefined) st.issues.add(item.at, `${p}.${name}`, "missing key", expected);
-  return entry?.value;
-}
-
-function readSocket(
-  st: State,
-  item: Value,
-  p: string,
-  envNames: Map<string, number>,
-  linuxAddrs: Map<string, number>,
-): SocketConfig | undefined {
-  if (!isMap(item.node)) {
-    st.issues.add(item.at, p, `got ${describe(item.node)}`, EXPECT.socket);
-    return undefined;
-  }
-  const fields = readMap(st, item, p, SOCKET_KEYS);
-
-  let allowRemote = false;
-  let allowRemoteBad = false;
-  const ar = fields.get("allow_remote")?.value;
-  if (ar !== undefined && !isNull(ar.node)) {
-    if (isScalar(ar.node) && typeof ar.node.value === "boolean") allowRemote = ar.node.value;
-    else {
-      st.issues.add(ar.at, `${p}.allow_remote`, `got ${describe(ar.node)}`, EXPECT.bool);
-      allowRemoteBad = true;
-    }
-  }
-
-  let envName: string | undefined;
-  const en = required(st, fields, item, p, "env_name", EXPECT.envName);
-  const enText = en && stringOf(st, en, `${p}.env_name`, EXPECT.envName);
-  if (en && enText !== undefined) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(enText)) {
-      st.issues.add(
-        en.at,
-        `${p}.env_name`,
-        `${quote(enText)} is not a shell variable name`,
-        EXPECT.envName,
-      );
-    } else if (envNames.has(enText)) {
-      const line = st.issues.position(envNames.get(enText)!).line;
-      const problem = `duplicate env_name ${quote(enText)} (first used on line ${line})`;
-      st.issues.add(en.at, `${p}.env_name`, problem, "a different env_name for each socket");
-    } else {
-      envNames.set(enText, en.at);
-      envName = enText;
-    }
-  }
-
-  let linuxAddr: SocketConfig["linuxAddr"] | undefined;
-  const la = required(st, fields, item, p, "linux_addr", LINUX_ADDR_FORMS);
-  const laText = la && stringOf(st, la, `${p}.linux_addr`, LINUX_ADDR_FORMS);
-  const laExpanded = la && laText !== undefined
-    ? expand(st, la, `${p}.linux_addr`, laText, EXPECT.template)
-    : undefined;
-  if (la && laExpanded !== undefined) {
-    // A bad allow_remote has its own issue; blaming the host as well would be a knock-on error.
-    linuxAddr = ok(
-      st,
-      la,
-      `${p}.linux_addr`,
-      parseLinuxAddr(laExpanded, allowRemote || allowRemoteBad),
-    );
-    const k = linuxAddr && linuxAddrKey(linuxAddr);
-    if (linuxAddr && k !== undefined && linuxAddrs.has(k)) {
-      const line = st.issues.position(linuxAddrs.get(k)!).line;
-      const shown = quote(formatLinuxAddr(linuxAddr));
-      const problem = `duplicate linux_addr ${shown} (first used on line ${line})`;
-      st.issues.add(la.at, `${p}.linux_addr`, problem, "a different linux_addr for each socket");
-      linuxAddr = undefined;
-    } else if (k !== undefined) linuxAddrs.set(k, la.at);
-    if (linuxAddr?.kind === "unix" && allowRemote) {
-      st.issues.warn(ar!.at, `${p}.allow_remote`, "has no effect on a Unix socket");
-    }
-  }
-
-  let windowsAddr: SocketConfig["windowsAddr"] | undefined;
-  const wa = required(st, fields, item, p, "windows_addr", WINDOWS_ADDR_FORMS);
-  const waText = wa && stringOf(st, wa, `${p}.windows_addr`, WINDOWS_ADDR_FORMS);
-  if (wa && waText !== undefined) {
-    windowsAddr = ok(st, wa, `${p}.windows_addr`, parseWindowsAddr(waText));
-  }
-
-  let protocol: SocketProtocol | undefined;
-  let protocolBad = false;
-  const pr = fields.get("protocol")?.value;
-  if (pr !== undefined && !isNull(pr.node)) {
-    const s = stringOf(st, pr, `${p}.protocol`, EXPECT.protocol);
-    if (s !== undefined && (SOCKET_PROTOCOLS as readonly string[]).includes(s)) {
-      protocol = s as SocketProtocol;
-    } else {
-      if (s !== undefined) {
-        st.issues.add(pr.at, `${p}.protocol`, `unknown protocol ${quote(s)}`, EXPECT.protocol);
-      }
-      protocolBad = true;
-    }
-  }
-
-  if (
-    envName === undefined || linuxAddr === undefined || windowsAddr === undefined ||
-    allowRemoteBad || protocolBad
-  ) {
-    return undefined;
-  }
-  return {
-    envName,
-    linuxAddr,
-    windowsAddr,
-    allowRemote,
-    protocol: protocol ?? defaultProtocol(envName),
-  };
 }
 
 function readAgent(st: State, v: Value): AgentConfig {
