@@ -42,10 +42,11 @@ esac
 bin="$PWD/dist/wsl2proxy-linux-$arch"
 
 step "build (cached)"
-npx deno run -A scripts/build.ts bundle "bun=linux-$arch,windows-x64"
+# Progress goes to stdout with the rest: stderr stays empty on a run that passes.
+npx deno run -A scripts/build.ts bundle "bun=linux-$arch,windows-x64" 2>&1
 
 step "wine setup"
-bash scripts/wine-setup.sh >/dev/null
+bash scripts/wine-setup.sh 2>&1
 
 step "deno test"
 run npx deno test -A --quiet src/ tests/

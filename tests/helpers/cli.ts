@@ -172,6 +172,21 @@ export class Sandbox {
   }
 
   /**
+   * The log once it matches `pattern`. A client may see its connection end
+   * before the daemon has written why (it resets the client first, then
+   * logs), so a test that checks the reason waits for the line; the file has
+   * no change event that both runtimes offer, so it is read every 50 ms.
+   */
+  async waitLog(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const log = this.log();
+      if (pattern.test(log) || performance.now() > deadline) return log;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
    * Stop any daemon and remove the sandbox. If `stop` could not do it (a test
    * left a broken config, or the machine is overloaded), kill the daemon by
    * its pid file so no test leaves a process behind.

@@ -183,10 +183,8 @@ describe("pageant:// through the Windows agent, under Wine", () => {
         const ms = performance.now() - t0;
         assert.notEqual(r.code, 0, text(r));
         assert.ok(ms >= PAGEANT_TIMEOUT_MS * 0.9, `reset after ${ms.toFixed(0)} ms`);
-        assert.match(
-          s.box.log(),
-          new RegExp(`Pageant did not answer within ${PAGEANT_TIMEOUT_MS / 1000} s`),
-        );
+        const reason = new RegExp(`Pageant did not answer within ${PAGEANT_TIMEOUT_MS / 1000} s`);
+        assert.match(await s.box.waitLog(reason), reason);
       } finally {
         await slow.stop();
       }
