@@ -16,7 +16,13 @@ export const readDenoEmbeddedFile: ReadEmbeddedFile = async (name) => {
   if (url.protocol !== "file:") return null;
   try {
     const bytes = await Deno.readFile(url);
-    return new Blob([bytes]).stream();
+    // One chunk, not a Blob: a Blob would copy the ~45 MB blob once more.
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;

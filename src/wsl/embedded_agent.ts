@@ -93,7 +93,7 @@ export function decompressAgent(
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        reader ??= (await zst).pipeThrough(unzstd()).getReader();
+        reader ??= unzstd(await zst).getReader();
         const { done, value } = await reader.read();
         if (!done) {
           seen += value.byteLength;
