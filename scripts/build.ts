@@ -82,6 +82,16 @@ export const BUN_FLAGS: readonly string[] = [
 ];
 
 /**
+ * {@linkcode BUN_FLAGS} for one target. Windows builds go without
+ * `--bytecode`: the Windows binary is the agent, started once per daemon
+ * and not per shell, and the bytecode is 4.2 MB of it, ~1.3 MB even after
+ * compression inside each Linux binary.
+ */
+export function bunFlags(target: Target): readonly string[] {
+  return target.startsWith("windows-") ? BUN_FLAGS.filter((f) => f !== "--bytecode") : BUN_FLAGS;
+}
+
+/**
  * `deno compile` flags: -A (named pipes need it), the bundle as the only
  * module (no config, lock file, npm or remote modules, so no node_modules
  * directory gets embedded).
@@ -262,7 +272,7 @@ export class Builder {
         compiler,
         target,
         await this.version(compiler),
-        (compiler === "bun" ? BUN_FLAGS : DENO_FLAGS).join(" "),
+        (compiler === "bun" ? bunFlags(target) : DENO_FLAGS).join(" "),
         compiler === "bun" ? base : fs.readFileSync(base),
         // The blob's path is keyed by the agent's own hash and the setting; the info is small enough to read.
         agentFiles.length
@@ -330,7 +340,7 @@ export interface BunCompileOptions {
   outfile: string;
   /** Files embedded under their base name, read through `Bun.embeddedFiles`. */
   assets?: string[];
-  /** Replaces {@linkcode BUN_FLAGS} (tests compare against Bun's defaults). */
+  /** Replaces {@linkcode bunFlags} (tests compare against Bun's defaults). */
   flags?: readonly string[];
 }
 
@@ -339,7 +349,7 @@ export async function bunCompile(options: BunCompileOptions): Promise<void> {
   await run([
     tool("bun"),
     "build",
-    ...(options.flags ?? BUN_FLAGS),
+    ...(options.flags ?? bunFlags(options.target)),
     `--target=${BUN_TARGET[options.target]}`,
     ...(options.assets ?? []).map((a) => `--asset=${a}`),
     options.entry,
