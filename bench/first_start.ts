@@ -3,28 +3,55 @@
  * decompress the blob, write the .exe, read it back, check its SHA-256.
  * One way per process, so that the peak RSS (VmHWM) is that way's own.
  *
- *     deno run -A bench/first_start.ts <new|old> <blob> <agent.exe>
- *     bun bench/first_start.ts <new|old> <blob> <agent.exe>
+ *     deno run -A bench/first_start.ts prepare <agent.exe> <dir>   # dir/{gz6, zstd9, zstd19}
+ *     deno run -A bench/first_start.ts <old|new> <dir>/<blob> <agent.exe>
+ *     bun bench/first_start.ts <old|new> <dir>/<blob> <agent.exe>
  *
- * `new` is placeAgent() fed by decompressAgent() (zstd, streamed); `old` is
- * what wsl2proxy did before (all in memory: gunzip with DecompressionStream,
- * hash, write, read back, hash). Prints one JSON line. Results:
- * docs/BENCHMARKS.md, "Download size".
+ * `new` is placeAgent() fed by decompressAgent() (E8 filter, zstd frames,
+ * streamed); `old` is what wsl2proxy did before (all in memory: gunzip with
+ * DecompressionStream, hash, write, read back, hash). Prints one JSON line.
+ * Results: docs/DEVELOPMENT.md, "Binary and download sizes".
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { gzipSync } from "node:zlib";
+import { compressAgentBytes } from "../scripts/_compress_agent.ts";
 import { decompressAgent } from "../src/wsl/embedded_agent.ts";
 import { placeAgent } from "../src/wsl/place_agent.ts";
 
 const [way, blob, exe] = process.argv.slice(2);
+if (way === "prepare") {
+  const plain = readFileSync(blob);
+  mkdirSync(exe, { recursive: true });
+  let t = performance.now();
+  writeFileSync(join(exe, "gz6"), gzipSync(plain, { level: 6 }));
+  console.log(`gz6: ${Math.round(performance.now() - t)} ms`);
+  for (const level of [9, 19]) {
+    t = performance.now();
+    const { blob: zst, layout } = await compressAgentBytes(plain, level);
+    writeFileSync(join(exe, `zstd${level}`), zst);
+    writeFileSync(join(exe, `zstd${level}.json`), JSON.stringify(layout));
+    console.log(`zstd${level}: ${zst.byteLength} bytes in ${Math.round(performance.now() - t)} ms`);
+  }
+  process.exit(0);
+}
 if (!(way === "new" || way === "old") || !blob || !exe) {
-  process.stderr.write("usage: first_start.ts <new|old> <blob> <agent.exe>\n");
+  process.stderr.write(
+    "usage: first_start.ts prepare <agent.exe> <dir> | <new|old> <blob> <agent.exe>\n",
+  );
   process.exit(2);
 }
 // Hashed in chunks: the agent's bytes must not count in this process's peak RSS.
@@ -42,24 +69,31 @@ async function hex(bytes: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The blob as a stream of bytes in memory, as a compiled binary holds its embedded files. */
-function blobFile(): ReadableStream<Uint8Array> {
-  return new Blob([readFileSync(blob)]).stream();
+/** The blob as one chunk in memory, as a compiled binary holds its embedded files. */
+function blobStream(): ReadableStream<Uint8Array> {
+  const bytes = new Uint8Array(readFileSync(blob));
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
 }
 
 const started = performance.now();
 try {
   if (way === "new") {
+    const layout = JSON.parse(readFileSync(`${blob}.json`, "utf8"));
     await placeAgent({
       sha256,
       size,
-      open: () => decompressAgent(blobFile(), size),
+      open: () => decompressAgent(blobStream(), layout),
       version: "bench",
       destDir: join(dir, "agent"),
       prune: false,
     });
   } else {
-    const gunzipped = blobFile().pipeThrough(
+    const gunzipped = blobStream().pipeThrough(
       new DecompressionStream("gzip") as TransformStream<Uint8Array, Uint8Array>,
     );
     const bytes = new Uint8Array(await new Response(gunzipped).arrayBuffer());
@@ -71,8 +105,9 @@ try {
   const ms = Math.round(performance.now() - started);
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
   const runtime = "Bun" in globalThis ? "bun" : "deno";
+  const name = blob.split("/").pop();
   console.log(
-    JSON.stringify({ runtime, way, blob, ms, peakRssMB: Math.round(Number(hwm) / 1024) }),
+    JSON.stringify({ runtime, way, blob: name, ms, peakRssMB: Math.round(Number(hwm) / 1024) }),
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

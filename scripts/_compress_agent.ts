@@ -1,101 +1,86 @@
 /**
  * Compressing the Windows agent that each Linux binary embeds (read back by
- * src/wsl/embedded_agent.ts). zstd, because both runtimes decompress it with
- * node:zlib alone, and it beats gzip on both size and decompression time
- * (measurements: docs/BENCHMARKS.md, "Download size").
+ * src/wsl/embedded_agent.ts): the E8 filter first (src/wsl/e8_filter.ts),
+ * then zstd in independent frames of 16 MiB (src/wsl/zstd_frames.ts says
+ * why), compressed in parallel. zstd, because both runtimes decompress it
+ * with node:zlib alone, and it beats gzip on both size and decompression time
+ * (measurements: docs/DEVELOPMENT.md, "Binary and download sizes").
  *
- * Two settings: `fast` for every-day builds and the local CI, `release` for
- * the published binaries (`scripts/build.ts --release`). The `zstd` program
- * is used when it is on the PATH (it runs level 19 on every core); otherwise
- * node:zlib, which gives a frame of the same format on one core.
+ * Two levels: `fast` for every-day builds and the local CI, `release` for
+ * the published binaries (`scripts/build.ts --release`).
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import { pipeline } from "node:stream/promises";
-import { constants, createZstdCompress } from "node:zlib";
+import * as os from "node:os";
+import { promisify } from "node:util";
+import { constants, zstdCompress } from "node:zlib";
+import { e8Filter } from "../src/wsl/e8_filter.ts";
+import type { ZstdFrames } from "../src/wsl/zstd_frames.ts";
 
 /** Which setting to compress the agent with. */
 export type AgentProfile = "fast" | "release";
 
-/** A zstd setting. */
-export interface ZstdSetting {
-  /** Compression level, 1-19. */
-  level: number;
-  /**
-   * Long-distance matching with a 2^27-byte (128 MiB) window: it finds the
-   * repeats across the whole 120 MB agent. 27 is the largest window every
-   * zstd decoder accepts by default (src/wsl/unzstd.ts).
-   */
-  long: boolean;
-}
-
-/** The settings of each profile. */
-export const AGENT_ZSTD: Record<AgentProfile, ZstdSetting> = {
-  // On the 120 MB Bun agent: 50.4 MB in 4 s (gzip -6: 56.6 MB in 8 s).
-  fast: { level: 9, long: false },
-  // 45.0 MB; about 3 min with the zstd program on two cores.
-  release: { level: 19, long: true },
+/** zstd level of each profile. */
+export const AGENT_ZSTD_LEVEL: Record<AgentProfile, number> = {
+  // See docs/DEVELOPMENT.md for the measured sizes and times.
+  fast: 9,
+  release: 19,
 };
 
-/** A name for a setting, used in cache paths: `zstd9`, `zstd19-long27`. */
-export function settingName(setting: ZstdSetting): string {
-  return `zstd${setting.level}${setting.long ? "-long27" : ""}`;
-}
+/** Decompressed size of each frame but the last. */
+export const FRAME_SIZE = 16 << 20;
+
+const compress = promisify(zstdCompress);
 
 /**
- * Compress `input` into `output` (overwritten) with `setting`; resolves with
- * the tool that did it. Every frame carries a content checksum.
+ * Filter and compress the agent `input` into `output` (overwritten) at
+ * `level`; resolves with the frame layout to record beside it.
  */
 export async function compressAgent(
   input: string,
   output: string,
-  setting: ZstdSetting,
-): Promise<"zstd" | "node:zlib"> {
-  const argv = [
-    "-q",
-    "-f",
-    `-${setting.level}`,
-    ...(setting.long ? ["--long=27"] : []),
-    "--check",
-    "-T0",
-    "-o",
-    output,
-    input,
-  ];
-  if (await runZstd(argv)) return "zstd";
-  await pipeline(
-    fs.createReadStream(input),
-    createZstdCompress({
-      params: {
-        [constants.ZSTD_c_compressionLevel]: setting.level,
-        [constants.ZSTD_c_checksumFlag]: 1,
-        ...(setting.long
-          ? { [constants.ZSTD_c_enableLongDistanceMatching]: 1, [constants.ZSTD_c_windowLog]: 27 }
-          : {}),
-      },
-    }),
-    fs.createWriteStream(output),
-  );
-  return "node:zlib";
+  level: number,
+): Promise<ZstdFrames> {
+  const { blob, layout } = await compressAgentBytes(new Uint8Array(fs.readFileSync(input)), level);
+  fs.writeFileSync(output, blob);
+  return layout;
 }
 
-/** Run the `zstd` program: false when it is not installed; rejects when it fails. */
-function runZstd(argv: string[]): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("zstd", argv, { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") resolve(false);
-      else reject(error);
-    });
-    child.once("close", (code) => {
-      if (code === 0) resolve(true);
-      else if (code !== null || err) {
-        reject(new Error(`zstd ${argv.join(" ")} exited with ${code}:\n${err}`));
+/**
+ * Filter and compress `agent` (not modified) at `level` in frames of
+ * `frameSize`; every frame carries a content checksum.
+ */
+export async function compressAgentBytes(
+  agent: Uint8Array,
+  level: number,
+  frameSize: number = FRAME_SIZE,
+): Promise<{ blob: Uint8Array; layout: ZstdFrames }> {
+  const plain = e8Filter(agent, "encode");
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at < plain.byteLength; at += frameSize) {
+    parts.push(plain.subarray(at, at + frameSize));
+  }
+  const frames: Uint8Array[] = new Array(parts.length);
+  let next = 0;
+  // node:zlib's async calls run on its thread pool: one worker per core.
+  const workers = Array.from(
+    { length: Math.min(parts.length, os.availableParallelism()) },
+    async () => {
+      while (next < parts.length) {
+        const i = next++;
+        frames[i] = await compress(parts[i], {
+          params: {
+            [constants.ZSTD_c_compressionLevel]: level,
+            [constants.ZSTD_c_checksumFlag]: 1,
+          },
+        });
       }
-    });
-  });
+    },
+  );
+  await Promise.all(workers);
+  return {
+    blob: Buffer.concat(frames),
+    layout: { frameSize, frames: frames.map((f) => f.byteLength), size: plain.byteLength },
+  };
 }

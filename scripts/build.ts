@@ -9,7 +9,7 @@
  *
  * plus `SHA256SUMS` over every `wsl2proxy*` file in `dist/`. Each Linux
  * binary carries the Windows agent of the same compiler and CPU, zstd-
- * compressed (see src/wsl/embedded_agent.ts), so that one download is enough.
+ * compressed (see scripts/_compress_agent.ts), so that one download is enough.
  * `--release` compresses it harder (scripts/_compress_agent.ts): minutes
  * instead of seconds, for the published binaries.
  *
@@ -34,7 +34,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { AGENT_ZSTD, type AgentProfile, compressAgent, settingName } from "./_compress_agent.ts";
+import { AGENT_ZSTD_LEVEL, type AgentProfile, compressAgent } from "./_compress_agent.ts";
 
 /** The repository root. */
 export const REPO: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -55,7 +55,7 @@ export type Compiler = "bun" | "deno";
 /** The bundle's file name in `dist/`. */
 export const BUNDLE_NAME = "wsl2proxy.js";
 /** The name the compressed agent is embedded under (as src/wsl/embedded_agent.ts reads it). */
-export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.zst";
+export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.e8.zst";
 /** The name its `{ sha256, size }` is embedded under (as src/wsl/embedded_agent.ts reads it). */
 export const EMBEDDED_AGENT_INFO_FILE = "wsl2proxy-agent.json";
 
@@ -274,7 +274,7 @@ export class Builder {
         await this.version(compiler),
         (compiler === "bun" ? bunFlags(target) : DENO_FLAGS).join(" "),
         compiler === "bun" ? base : fs.readFileSync(base),
-        // The blob's path is keyed by the agent's own hash and the setting; the info is small enough to read.
+        // The blob's path is keyed by the agent's own hash and the level; the info is small enough to read.
         agentFiles.length
           ? `${agentFiles[0]} ${fs.readFileSync(agentFiles[1], "utf8")}`
           : "no agent",
@@ -289,44 +289,41 @@ export class Builder {
   }
 
   /**
-   * The Windows agent of `target` as the Linux binaries embed it: zstd-
-   * compressed, and its `{ sha256, size }` beside it, so that `start` can
-   * name and recognise a placed copy without decompressing it. The
-   * compressed file sits in a directory named after its setting, so both
-   * profiles stay cached.
+   * The Windows agent of `target` as the Linux binaries embed it: E8-
+   * filtered and zstd-compressed in frames (scripts/_compress_agent.ts), and
+   * beside it its `{ sha256, size }` (so that `start` can name and recognise
+   * a placed copy without decompressing it) and its frame layout. Both sit
+   * in a directory named after the level, so both profiles stay cached.
    */
   agentFiles(compiler: Compiler, target: Target): Promise<string[]> {
     return this.#once(`agent-${compiler}-${target}`, async () => {
       const exe = await this.binary(compiler, target);
-      const setting = AGENT_ZSTD[this.#agentProfile];
-      const zstDir = path.join(path.dirname(exe), settingName(setting));
-      const zst = path.join(zstDir, EMBEDDED_AGENT_FILE);
-      const info = path.join(path.dirname(exe), EMBEDDED_AGENT_INFO_FILE);
-      if (!fs.existsSync(zst)) {
-        fs.mkdirSync(zstDir, { recursive: true });
-        const tmp = `${zst}.tmp-${process.pid}`;
+      const level = AGENT_ZSTD_LEVEL[this.#agentProfile];
+      const dir = path.join(path.dirname(exe), `zstd${level}`);
+      const zst = path.join(dir, EMBEDDED_AGENT_FILE);
+      const info = path.join(dir, EMBEDDED_AGENT_INFO_FILE);
+      if (!fs.existsSync(info)) {
+        fs.mkdirSync(dir, { recursive: true });
         const started = performance.now();
+        const tmp = `${zst}.tmp-${process.pid}`;
         try {
-          const tool = await compressAgent(exe, tmp, setting);
+          const layout = await compressAgent(exe, tmp, level);
+          const bytes = fs.readFileSync(exe);
+          const json = {
+            sha256: createHash("sha256").update(bytes).digest("hex"),
+            size: bytes.byteLength,
+            frameSize: layout.frameSize,
+            frames: layout.frames,
+          };
           fs.renameSync(tmp, zst);
+          // The info last: its presence says both files are whole.
+          fs.writeFileSync(`${info}.tmp-${process.pid}`, JSON.stringify(json) + "\n");
+          fs.renameSync(`${info}.tmp-${process.pid}`, info);
           const mb = (fs.statSync(zst).size / 1e6).toFixed(1);
-          log(
-            `compressed the agent (${settingName(setting)}, ${tool}): ${mb} MB in ${
-              seconds(started)
-            }`,
-          );
+          log(`compressed the agent (zstd -${level}): ${mb} MB in ${seconds(started)}`);
         } finally {
           fs.rmSync(tmp, { force: true });
         }
-      }
-      if (!fs.existsSync(info)) {
-        const bytes = fs.readFileSync(exe);
-        const json = {
-          sha256: createHash("sha256").update(bytes).digest("hex"),
-          size: bytes.byteLength,
-        };
-        fs.writeFileSync(`${info}.tmp-${process.pid}`, JSON.stringify(json) + "\n");
-        fs.renameSync(`${info}.tmp-${process.pid}`, info);
       }
       return [zst, info];
     });

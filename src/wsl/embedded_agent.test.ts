@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { constants, zstdCompressSync } from "node:zlib";
 import { AgentPlacementError } from "../errors.ts";
 import { decompressAgent, EMBEDDED_AGENT_FILE, embeddedAgent } from "./embedded_agent.ts";
 import { getRuntime } from "../runtime/mod.ts";
+import { compressAgentBytes } from "../../scripts/_compress_agent.ts";
 
 function streamOf(bytes: Uint8Array, chunkSize = 64 << 10): ReadableStream<Uint8Array> {
   let at = 0;
@@ -15,19 +15,12 @@ function streamOf(bytes: Uint8Array, chunkSize = 64 << 10): ReadableStream<Uint8
   });
 }
 
-/** Compressed as scripts/build.ts does it (checksum, long-distance matching, 128 MiB window). */
-function zstd(bytes: Uint8Array, level = 3): Uint8Array {
-  return zstdCompressSync(bytes, {
-    params: {
-      [constants.ZSTD_c_compressionLevel]: level,
-      [constants.ZSTD_c_checksumFlag]: 1,
-      [constants.ZSTD_c_enableLongDistanceMatching]: 1,
-      [constants.ZSTD_c_windowLog]: 27,
-    },
-  });
-}
-
+// Many 0xE8 bytes, so a missing or wrong E8 decoding shows.
 const PLAIN = new Uint8Array(3 << 20).map((_, i) => (i * 31 + (i >> 12)) & 0xff);
+const FRAME = 1 << 20;
+
+/** PLAIN as the build compresses it, in 1 MiB frames (three of them). */
+const { blob: ZST, layout: LAYOUT } = await compressAgentBytes(PLAIN, 3, FRAME);
 
 async function read(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -51,45 +44,62 @@ test("readEmbeddedFile - from source there is no such file", async () => {
   assert.equal(await getRuntime().readEmbeddedFile(EMBEDDED_AGENT_FILE), null);
 });
 
-test("decompressAgent - restores 3 MiB byte-exact, fed in 64 KiB chunks", async () => {
-  assert.deepEqual(await read(decompressAgent(streamOf(zstd(PLAIN)), PLAIN.length)), PLAIN);
+test("decompressAgent - restores 3 MiB in three frames byte-exact, fed in 64 KiB chunks", async () => {
+  assert.equal(LAYOUT.frames.length, 3);
+  assert.deepEqual(await read(decompressAgent(streamOf(ZST), LAYOUT)), PLAIN);
 });
 
-test("decompressAgent - reads level 19 with long-distance matching, fed in 1000-byte chunks", async () => {
-  const zst = zstd(PLAIN, 19);
+test("decompressAgent - the blob as one chunk (as a compiled Deno reads it), or 1000-byte ones", async () => {
   assert.deepEqual(
-    await read(decompressAgent(Promise.resolve(streamOf(zst, 1000)), PLAIN.length)),
+    await read(decompressAgent(Promise.resolve(streamOf(ZST, ZST.length)), LAYOUT)),
     PLAIN,
   );
+  assert.deepEqual(await read(decompressAgent(streamOf(ZST, 1000), LAYOUT)), PLAIN);
+});
+
+test("decompressAgent - level 19, and a last frame shorter than the others", async () => {
+  const plain = PLAIN.subarray(0, (256 << 10) + 1234); // level 19 is slow
+  const { blob, layout } = await compressAgentBytes(plain, 19, 128 << 10);
+  assert.equal(layout.frames.length, 3);
+  assert.deepEqual(await read(decompressAgent(streamOf(blob), layout)), plain);
 });
 
 test("decompressAgent - a truncated blob errors as damaged instead of ending short", async () => {
-  const zst = zstd(PLAIN);
-  // node:zlib ends quietly on a cut frame; the length check turns that into an error.
-  // (Cut inside the 4-byte content checksum only, all content is there: placeAgent's SHA-256 checks it.)
-  for (const keep of [0, 100, zst.length >> 1, zst.length - 12]) {
-    await rejectsAsDamaged(
-      decompressAgent(streamOf(zst.subarray(0, keep)), PLAIN.length),
-      /truncated/,
-    );
+  for (const keep of [0, 100, ZST.length >> 1, ZST.length - 2]) {
+    await rejectsAsDamaged(decompressAgent(streamOf(ZST.subarray(0, keep)), LAYOUT), /truncated/);
   }
 });
 
-test("decompressAgent - a corrupt blob errors as damaged", async () => {
-  const zst = zstd(PLAIN);
-  const bad = zst.slice();
-  bad[bad.length >> 1] ^= 0x55;
-  await rejectsAsDamaged(decompressAgent(streamOf(bad), PLAIN.length), /./);
-  await rejectsAsDamaged(decompressAgent(streamOf(new TextEncoder().encode("not zstd")), 9), /./);
+test("decompressAgent - a corrupt blob errors as damaged, wherever the damage is", async () => {
+  for (const at of [0, 10, ZST.length >> 2, ZST.length >> 1, ZST.length - 10, ZST.length - 1]) {
+    const bad = new Uint8Array(ZST); // a copy (ZST is a Buffer: its slice() is a view)
+    bad[at] ^= 0x55;
+    await rejectsAsDamaged(decompressAgent(streamOf(bad), LAYOUT), /./);
+  }
+  await rejectsAsDamaged(
+    decompressAgent(streamOf(new TextEncoder().encode("not zstd")), {
+      frameSize: 9,
+      frames: [8],
+      size: 9,
+    }),
+    /./,
+  );
 });
 
-test("decompressAgent - more bytes than recorded errors as damaged", async () => {
-  await rejectsAsDamaged(decompressAgent(streamOf(zstd(PLAIN)), PLAIN.length - 1), /more than/);
+test("decompressAgent - a blob longer than its frames, or a wrong recorded size, errors as damaged", async () => {
+  const longer = new Uint8Array(ZST.length + 1);
+  longer.set(ZST);
+  await rejectsAsDamaged(decompressAgent(streamOf(longer), LAYOUT), /longer/);
+  await rejectsAsDamaged(
+    decompressAgent(streamOf(ZST), { ...LAYOUT, size: PLAIN.length - 1 }),
+    /./,
+  );
+  await rejectsAsDamaged(
+    decompressAgent(streamOf(ZST), { ...LAYOUT, size: PLAIN.length + 1 }),
+    /./,
+  );
 });
 
 test("decompressAgent - an unreadable blob errors as damaged", async () => {
-  await rejectsAsDamaged(
-    decompressAgent(Promise.reject(new Error("gone")), PLAIN.length),
-    /gone/,
-  );
+  await rejectsAsDamaged(decompressAgent(Promise.reject(new Error("gone")), LAYOUT), /gone/);
 });

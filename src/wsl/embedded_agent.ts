@@ -1,24 +1,29 @@
 /**
  * The Windows agent that a compiled Linux build carries inside itself,
- * zstd-compressed, so that one download is enough: `scripts/build.ts` builds
- * the matching Windows agent first and embeds it as
+ * E8-filtered and zstd-compressed, so that one download is enough:
+ * `scripts/build.ts` builds the matching Windows agent first and embeds it as
  * {@linkcode EMBEDDED_AGENT_FILE}. How a runtime embeds a file differs, so
  * reading it is the runtime layer's (`Runtime.readEmbeddedFile`);
- * decompressing is shared (see unzstd.ts).
+ * decompressing is shared (see zstd_frames.ts and e8_filter.ts).
  *
  * @module
  */
 
 import { AgentPlacementError } from "../errors.ts";
 import { getRuntime } from "../runtime/mod.ts";
-import { unzstd } from "./unzstd.ts";
+import { E8Filter } from "./e8_filter.ts";
+import { unzstdFrames, type ZstdFrames } from "./zstd_frames.ts";
 
-/** The name the build embeds the zstd-compressed agent under. */
-export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.zst";
+/**
+ * The name the build embeds the agent under: E8-filtered (e8_filter.ts), cut
+ * into frames of 16 MiB, each zstd-compressed (zstd_frames.ts).
+ */
+export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.e8.zst";
 /**
  * The name of the JSON the build embeds beside it: `{ "sha256": <hex>,
  * "size": <bytes> }` of the uncompressed agent, so a copy already placed can be
- * recognised without decompressing (or hashing) 120 MB on every start.
+ * recognised without decompressing (or hashing) 120 MB on every start, and
+ * `"frameSize"` and `"frames"` (see {@linkcode ZstdFrames}).
  */
 export const EMBEDDED_AGENT_INFO_FILE = "wsl2proxy-agent.json";
 
@@ -61,10 +66,19 @@ export async function embeddedAgent(): Promise<EmbeddedAgent | null> {
   } catch (error) {
     throw damaged(error);
   }
-  const { sha256, size } = (info ?? {}) as { sha256?: unknown; size?: unknown };
-  if (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256) || !Number.isSafeInteger(size)) {
+  const { sha256, size, frameSize, frames } = (info ?? {}) as Record<string, unknown>;
+  if (
+    typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256) || !Number.isSafeInteger(size) ||
+    !Number.isSafeInteger(frameSize) || (frameSize as number) <= 0 || !Array.isArray(frames) ||
+    !frames.every((n) => Number.isSafeInteger(n) && n > 0)
+  ) {
     throw damaged(new Error(`${EMBEDDED_AGENT_INFO_FILE} is malformed`));
   }
+  const layout = {
+    size: size as number,
+    frameSize: frameSize as number,
+    frames: frames as number[],
+  };
   return {
     sha256,
     size: size as number,
@@ -73,36 +87,35 @@ export async function embeddedAgent(): Promise<EmbeddedAgent | null> {
         if (stream === null) throw new Error(`${EMBEDDED_AGENT_FILE} is missing`);
         return stream;
       });
-      return decompressAgent(zst, size as number, damaged);
+      return decompressAgent(zst, layout, damaged);
     },
   };
 }
 
 /**
- * Decompress the zstd-compressed agent, checking that it comes out exactly
- * `size` bytes long; every failure (unreadable, corrupt, truncated, too long)
- * errors the stream with `damaged(cause)`.
+ * Decompress the agent (zstd frames, then the E8 filter undone), checking
+ * that it comes out exactly `layout.size` bytes long; every failure
+ * (unreadable, corrupt, truncated, too long) errors the stream with
+ * `damaged(cause)`.
  */
 export function decompressAgent(
   zst: Promise<ReadableStream<Uint8Array>> | ReadableStream<Uint8Array>,
-  size: number,
+  layout: ZstdFrames,
   damaged: (cause: unknown) => Error = embeddedDamaged("this executable"),
 ): ReadableStream<Uint8Array> {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  let seen = 0;
+  const e8 = new E8Filter("decode");
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        reader ??= unzstd(await zst).getReader();
-        const { done, value } = await reader.read();
-        if (!done) {
-          seen += value.byteLength;
-          if (seen > size) throw new Error(`it decompresses to more than ${size} bytes`);
-          controller.enqueue(value);
-        } else if (seen !== size) {
-          throw new Error(`it decompresses to ${seen} bytes, not ${size}: it is truncated`);
-        } else {
-          controller.close();
+        reader ??= unzstdFrames(await zst, layout).getReader();
+        // Until there is something to hand on: the filter may hold a short chunk back.
+        for (;;) {
+          const { done, value } = await reader.read();
+          const out = done ? e8.end() : e8.push(value);
+          if (out.byteLength > 0) controller.enqueue(out);
+          if (done) return controller.close();
+          if (out.byteLength > 0) return;
         }
       } catch (error) {
         controller.error(damaged(error));

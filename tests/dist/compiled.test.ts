@@ -11,7 +11,6 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { zstdCompressSync } from "node:zlib";
 import {
   agentTarget,
   bunCompile,
@@ -22,6 +21,7 @@ import {
   run,
   tool,
 } from "../../scripts/build.ts";
+import { compressAgentBytes } from "../../scripts/_compress_agent.ts";
 import { VERSION } from "../../src/version.ts";
 import { Sandbox } from "../helpers/cli.ts";
 import { builder, GIVEN_BIN, HOST_TARGET, linuxBinary, runIn, tempDir } from "./_dist.ts";
@@ -161,9 +161,10 @@ describe("the compiled Linux binary", () => {
       try {
         const payload = new Uint8Array(3 << 20).map((_, i) => (i * 13 + (i >> 10)) & 0xff);
         const zst = join(out.path, EMBEDDED_AGENT_FILE);
-        writeFileSync(zst, zstdCompressSync(payload));
+        const { blob, layout } = await compressAgentBytes(payload, 3, 1 << 20);
+        writeFileSync(zst, blob);
         const info = join(out.path, EMBEDDED_AGENT_INFO_FILE);
-        writeFileSync(info, JSON.stringify({ sha256: sha256(payload), size: payload.length }));
+        writeFileSync(info, JSON.stringify({ sha256: sha256(payload), ...layout }));
         const bundle = join(out.path, "probe.js");
         await run([tool("deno"), "bundle", "--platform", "deno", "-o", bundle, PROBE]);
         const probe = join(out.path, "probe");
