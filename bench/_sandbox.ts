@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { rssOf } from "./_util.ts";
+import { rssOf, type RssParts, rssPartsOf } from "./_util.ts";
 
 /** How to run wsl2proxy for one variant of path (c). */
 export interface ProxyVariant {
@@ -20,6 +20,8 @@ export interface ProxyVariant {
   label: string;
   /** argv prefix that runs the CLI (the daemon and the agent are started from it). */
   argv: string[];
+  /** Extra environment for the CLI; the daemon inherits it from `start`, the agent from the daemon. */
+  env?: Record<string, string>;
 }
 
 /** Output of one CLI run. */
@@ -50,6 +52,7 @@ export class ProxySandbox {
       NO_COLOR: "1",
       // Keep Deno's module cache (the sandboxed HOME would start an empty one).
       DENO_DIR: process.env.DENO_DIR ?? join(homedir(), ".cache", "deno"),
+      ...variant.env,
     };
   }
 
@@ -145,6 +148,12 @@ export class ProxySandbox {
   async pids(): Promise<{ daemon: number; agent: number }> {
     const s = await this.status();
     return { daemon: s.pid, agent: s.agent.pid };
+  }
+
+  /** VmRSS, RssAnon and RssFile of the daemon and the agent in bytes. */
+  async rssParts(): Promise<{ daemon: RssParts; agent: RssParts }> {
+    const p = await this.pids();
+    return { daemon: rssPartsOf(p.daemon), agent: rssPartsOf(p.agent) };
   }
 
   /** VmRSS of daemon + agent in bytes. */

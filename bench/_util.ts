@@ -57,6 +57,28 @@ export function rssOf(pid: number): number {
   }
 }
 
+/** A process's resident memory split the way the kernel counts it, in bytes. */
+export interface RssParts {
+  /** VmRSS: everything resident and mapped. */
+  rss: number;
+  /** RssAnon: private memory (heaps, stacks, JIT code); what the process really costs. */
+  anon: number;
+  /** RssFile: mapped file pages (the executable's code), shared with every process that maps them. */
+  file: number;
+}
+
+/** {@linkcode RssParts} of a process from /proc/<pid>/status; zeros if it is gone. */
+export function rssPartsOf(pid: number): RssParts {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) =>
+      Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+    return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
+  } catch {
+    return { rss: 0, anon: 0, file: 0 };
+  }
+}
+
 /** `pid` and all its descendants, from /proc. */
 export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();

@@ -58,7 +58,7 @@ const rttSamples = quick ? 1000 : 3000;
 const log = (line: string) => console.error(line);
 
 /** What one repeat of one path measures. */
-async function measurePath(load: string, sock: string): Promise<PathResult> {
+export async function measurePath(load: string, sock: string): Promise<PathResult> {
   const conn = await runLoad(load, ["conn", sock, ms, 8]);
   const rtt = await runLoad(load, ["rtt", sock, rttSamples]);
   const bulk1 = await runLoad(load, ["bulk", sock, ms, 1]);
