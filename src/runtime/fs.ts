@@ -36,6 +36,12 @@ export function readTextFile(path: string): Promise<string> {
   return fsp.readFile(path, "utf8");
 }
 
+/** Read a whole file as bytes (a plain view of them, not a node `Buffer`). */
+export async function readFile(path: string): Promise<Uint8Array> {
+  const bytes = await fsp.readFile(path);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /**
  * Read at most `maxBytes` from the start of a file (a small file such as
  * gpg-agent's port-and-nonce file, which is read on every connection).

@@ -30,6 +30,7 @@ export {
   type OwnFile,
   type OwnFileMode,
   readDirNames,
+  readFile,
   readFileHead,
   readLink,
   readTextFile,

@@ -18,11 +18,13 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { Path } from "dax-sh";
 import { AgentPlacementError } from "../errors.ts";
 import {
+  fileSize,
   getRuntime,
   mkdir,
+  readDirNames,
+  readFile,
   readFileChunks,
   rename,
   unlink,
@@ -110,11 +112,11 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 export async function pruneOtherAgents(dir: string, keep: string): Promise<string[]> {
   const deleted: string[] = [];
   try {
-    for await (const entry of new Path(dir).readDir()) {
-      if (entry.name === keep || !AGENT_FILE_PATTERN.test(entry.name)) continue;
+    for (const name of await readDirNames(dir)) {
+      if (name === keep || !AGENT_FILE_PATTERN.test(name)) continue;
       try {
-        await unlink(join(dir, entry.name));
-        deleted.push(entry.name);
+        await unlink(join(dir, name));
+        deleted.push(name);
       } catch {
         // Running, or otherwise locked: keep it, it does no harm.
       }
@@ -127,7 +129,7 @@ export async function pruneOtherAgents(dir: string, keep: string): Promise<strin
 
 async function readSource(path: string): Promise<Uint8Array> {
   try {
-    return await new Path(path).readBytes();
+    return await readFile(path);
   } catch (error) {
     throw new AgentPlacementError(
       "AGENT_PLACE",
@@ -153,8 +155,7 @@ async function createDestDir(dir: string): Promise<void> {
 /** Whether `path` is a file of `size` bytes (false when it is missing). */
 async function hasSize(path: string, size: number): Promise<boolean> {
   try {
-    const info = await new Path(path).stat();
-    return info !== undefined && info.isFile && info.size === size;
+    return (await fileSize(path)) === size;
   } catch {
     return false;
   }

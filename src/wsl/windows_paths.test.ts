@@ -108,7 +108,7 @@ describe("windows paths", () => {
         localAppData({ driveDir: fx.driveDir, path: fx.bin }),
         assertInteropError(
           "INTEROP_FAILED",
-          /^cmd\.exe \/c echo %LOCALAPPDATA% exited with code 127 in .*: .*cmd\.exe.*not found/,
+          /^cannot run cmd\.exe \/c echo %LOCALAPPDATA% in .*: cmd\.exe was not found on PATH/,
         ),
       );
     } finally {
