@@ -8,7 +8,9 @@
  * median over the rounds. Per round and variant, on a fresh daemon and agent:
  * RSS (split into anonymous and file-backed) fresh and with 1,000 idle
  * connections, then connections/s, round trips, bulk and round trips under bulk
- * (bench.ts's load client), then RSS again once that load has settled.
+ * (bench.ts's load client), with the daemon's and agent's CPU time per
+ * connection and per GB (the figure that holds still under other people's
+ * load), then RSS again once that load has settled.
  *
  * Flags: --rounds N (default 3), --idle N (connections held, default 1000),
  * --no-paths (memory only), --quick (shorter load runs), --json FILE.
@@ -21,6 +23,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { measurePath } from "./bench.ts";
 import type { PathResult } from "./_report.ts";
+import { cpuSecondsOf } from "./_util.ts";
 import { ProxySandbox, type ProxyVariant } from "./_sandbox.ts";
 import { Background, buildBunBinary, buildC, HeldLoad, runLoad } from "./_tools.ts";
 import { median, pause, type RssParts } from "./_util.ts";
@@ -49,6 +52,10 @@ interface Sample {
   idle: Snapshot;
   afterLoad?: Snapshot;
   path?: PathResult;
+  /** Daemon + agent CPU µs per connection (connect, echo 64 B, close). */
+  cpuUsPerConn?: number;
+  /** Daemon + agent CPU seconds per GB through one bulk stream. */
+  cpuSPerGB?: number;
 }
 
 /** `LABEL[@BINARY][:K=V,...]` → a sandbox variant. */
@@ -99,8 +106,16 @@ async function measureOnce(
     if (!withPaths) return { fresh, idle };
     await box.restart();
     const path = await measurePath(load, box.echoSock);
+    const pids = await box.pids();
+    const cpu = () => cpuSecondsOf(pids.daemon) + cpuSecondsOf(pids.agent);
+    let t0 = cpu();
+    const conn = await runLoad(load, ["conn", box.echoSock, 1500, 8]);
+    const cpuUsPerConn = ((cpu() - t0) / conn.count) * 1e6;
+    t0 = cpu();
+    const bulk = await runLoad(load, ["bulk", box.echoSock, 1500, 1]);
+    const cpuSPerGB = (cpu() - t0) / (bulk.bytes / 1e9);
     const afterLoad = await settled(box);
-    return { fresh, idle, afterLoad, path };
+    return { fresh, idle, afterLoad, path, cpuUsPerConn, cpuSPerGB };
   } finally {
     await box.stop();
   }
@@ -134,6 +149,8 @@ function table(variants: ProxyVariant[], samples: Map<string, Sample[]>): string
         Math.round(p((r) => r.bulk1MBps)).toString(),
         Math.round(p((r) => r.bulk16MBps)).toString(),
         `${(p((r) => r.mixedP99Us) / 1000).toFixed(2)} ms`,
+        Math.round(med((x) => x.cpuUsPerConn!)).toString(),
+        med((x) => x.cpuSPerGB!).toFixed(2),
       );
     }
     rows.push(row);
@@ -152,6 +169,8 @@ function table(variants: ProxyVariant[], samples: Map<string, Sample[]>): string
         "1-stream MB/s",
         "16-stream MB/s",
         "p99 under bulk",
+        "CPU µs/conn",
+        "CPU s/GB",
       ]
       : []),
   ];
