@@ -157,8 +157,15 @@ export class AgentMessageTooLargeError extends Wsl2ProxyError {
 
 /** A write or shutdown was attempted on a connection that is already closed. */
 export class ConnectionClosedError extends Wsl2ProxyError {
-  constructor(message: string, options?: ErrorOptions) {
+  /**
+   * True when the peer ended the whole connection cleanly (a pipe server that
+   * disconnects after its reply): nothing was lost, there is just no one left
+   * to write to. False when it was closed here.
+   */
+  readonly byPeer: boolean;
+  constructor(message: string, options?: ErrorOptions & { byPeer?: boolean }) {
     super("CONN_CLOSED", message, options);
+    this.byPeer = options?.byPeer ?? false;
   }
 }
 

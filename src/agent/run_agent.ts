@@ -182,7 +182,10 @@ async function serveStream(
   log.debug("stream opened", { id, target, dial_ms: Math.round(performance.now() - started) });
   const ended = openTargets.opened(target);
   conn.closed.then(ended);
-  const result = await splice(conn, stream);
+  // The daemon always ends its side (its client closes or resets), so bytes
+  // for a target that has ended are dropped, not turned into a reset that
+  // would drop the target's reply on its way to the client.
+  const result = await splice(conn, stream, { peerClosed: "drain" });
   conn.close();
   log.debug("stream closed", {
     id,

@@ -5,6 +5,15 @@
  * resets both sides at once (a socket sees RST, a mux stream sends RST), so
  * an aborted transfer is never mistaken for a complete one, and never hangs.
  *
+ * A side whose peer ends the whole connection cleanly (a named pipe's server
+ * disconnects after its reply) can take no more bytes, but has lost none.
+ * By default that ends the splice as a failure too, which is right where
+ * that side is a client that left: the far side must be told to stop. Where
+ * the other side is a client still reading (`peerClosed: "drain"`, the
+ * agent), resetting would drop the reply still on its way there; the bytes
+ * meant for the closed side are read and dropped instead, until the other
+ * side ends.
+ *
  * Plain reader/writer loops, no TransformStream per chunk: the hot path is one
  * `read()` and one `write()` per chunk, with one chunk in flight per direction.
  * A chunk is read only once the writer has room, so a stalled destination
@@ -12,7 +21,7 @@
  *
  * @module
  */
-import { ConnectionResetError } from "../errors.ts";
+import { ConnectionClosedError, ConnectionResetError } from "../errors.ts";
 import { ResetCode } from "./frame.ts";
 
 /** Anything with a readable and a writable side. */
@@ -41,6 +50,23 @@ export interface SpliceResult {
 export interface SpliceOptions {
   /** Called with each chunk size as it is copied (for live byte counters). */
   onBytes?: (direction: "aToB" | "bToA", n: number) => void;
+  /**
+   * When a side's peer closes the whole connection cleanly while the other
+   * side still sends to it: `"reset"` ends the splice as a failure (the
+   * default), `"drain"` reads and drops what the other side still sends,
+   * until it ends, and delivers everything the closed side sent.
+   */
+  peerClosed?: "reset" | "drain";
+}
+
+/** The destination's peer closed the connection cleanly: nothing lost, no one left to write to. */
+function closedByPeer(e: unknown): boolean {
+  return e instanceof ConnectionClosedError && e.byPeer;
+}
+
+/** Read `reader` to its end, dropping what it yields; a failure is left to the caller. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  while (!(await reader.read()).done);
 }
 
 function describe(e: unknown): string {
@@ -74,7 +100,12 @@ export async function splice(
   };
   // A side that fails while nothing is being written to it (a client gone
   // while the far side has not answered yet) ends the splice too.
-  for (const { writer } of ends) writer.closed.catch(teardown);
+  const drainOnPeerClose = options.peerClosed === "drain";
+  for (const { writer } of ends) {
+    writer.closed.catch((e) => {
+      if (!(drainOnPeerClose && closedByPeer(e))) teardown(e);
+    });
+  }
   await Promise.allSettled(ends.map(async ({ reader, writer, dir }) => {
     try {
       for (;;) {
@@ -89,7 +120,12 @@ export async function splice(
       }
       await writer.close();
     } catch (e) {
-      teardown(e);
+      if (!(drainOnPeerClose && closedByPeer(e))) return teardown(e);
+      try {
+        await drain(reader);
+      } catch (e) {
+        teardown(e);
+      }
     }
   }));
   // The locks stay: both sides have ended, and releasing them costs a new

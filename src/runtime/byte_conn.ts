@@ -221,7 +221,10 @@ export class ByteConn implements Conn {
       // Both FINs may cross with no separate EOF report: that is a clean end.
       this.#readEnded();
       if (this.#ended) return;
-      this.#end("closed", new ConnectionClosedError("connection closed by the peer"));
+      this.#end(
+        "closed",
+        new ConnectionClosedError("connection closed by the peer", { byPeer: true }),
+      );
     }
     this.#resolveClosed();
   }

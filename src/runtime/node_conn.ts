@@ -50,12 +50,21 @@ class NodeTransport implements ConnTransport {
   constructor(socket: Socket, options: NodeSocketConnOptions) {
     this.#socket = socket;
     const conn = this.conn = new ByteConn(options).attach(this);
-    // An 'error' listener must always be attached, or node-style emitters throw.
-    socket.on("error", (error) => conn.pushError(error));
-    socket.on("data", (data: Uint8Array) =>
+    const push = (data: Uint8Array) =>
       // A plain Uint8Array view: Buffer#slice does not copy, which would
       // surprise consumers that expect Uint8Array semantics.
-      conn.pushData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
+      conn.pushData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    // An 'error' listener must always be attached, or node-style emitters throw.
+    socket.on("error", (error) => {
+      // An error destroys the socket, and node:net never emits what it had
+      // already read while paused. A named pipe that its server ends with
+      // DisconnectNamedPipe errors (EPIPE) right after the reply's last bytes,
+      // so a paused pipe lost the reply's tail (measured under Wine: all of a
+      // 1,000-byte reply paused before it arrived). read() still hands it over.
+      for (let chunk: Uint8Array | null; (chunk = socket.read()) !== null;) push(chunk);
+      conn.pushError(error);
+    });
+    socket.on("data", push);
     socket.once("end", () => conn.pushEnd());
     socket.once("close", () => conn.pushClosed());
     // A 'data' listener would start the flow: read only when the conn is read,
