@@ -16,7 +16,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { AgentPlacementError } from "../errors.ts";
 import {
@@ -152,6 +151,15 @@ async function createDestDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * A SHA-256 hasher. node:crypto is imported on first use: the daemon loads this
+ * module to resolve the agent's command, and never hashes anything.
+ */
+async function sha256() {
+  const { createHash } = await import("node:crypto");
+  return createHash("sha256");
+}
+
 /** Whether `path` is a file of `size` bytes (false when it is missing). */
 async function hasSize(path: string, size: number): Promise<boolean> {
   try {
@@ -164,7 +172,7 @@ async function hasSize(path: string, size: number): Promise<boolean> {
 /** Whether `path` holds bytes with this SHA-256 (false when it is missing or unreadable). */
 async function hasHash(path: string, hash: string): Promise<boolean> {
   try {
-    const h = createHash("sha256");
+    const h = await sha256();
     for await (const chunk of readFileChunks(path)) h.update(chunk);
     return h.digest("hex") === hash;
   } catch {
@@ -185,7 +193,7 @@ async function writeVerified(
   size: number,
 ): Promise<void> {
   const temp = `${dest}.${getRuntime().pid}-${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const h = createHash("sha256");
+  const h = await sha256();
   let written = 0;
   const hashed = source.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
