@@ -65,3 +65,11 @@ test("e8Filter - the last four bytes and inputs under five bytes pass unchanged"
   assert.equal(encoded[0], 1);
   assert.equal(encoded[1], 0xe8);
 });
+
+test("e8Filter - the input is not modified, even a Buffer (whose slice() is a view)", async () => {
+  const { Buffer } = await import("node:buffer");
+  const input = Buffer.from(sample(4096, 3));
+  const before = new Uint8Array(input);
+  e8Filter(input, "encode");
+  assert.deepEqual(new Uint8Array(input), before);
+});

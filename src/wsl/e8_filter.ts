@@ -33,7 +33,8 @@ export class E8Filter {
   /** Filter the next chunk; returns what is ready (up to 4 bytes are held back for the next). */
   push(chunk: Uint8Array): Uint8Array {
     let buf: Uint8Array;
-    if (this.#carry.byteLength === 0) buf = chunk.slice();
+    // A copy: the caller's bytes stay as they were (a Buffer's slice() would be a view).
+    if (this.#carry.byteLength === 0) buf = new Uint8Array(chunk);
     else {
       buf = new Uint8Array(this.#carry.byteLength + chunk.byteLength);
       buf.set(this.#carry);
