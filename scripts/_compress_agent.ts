@@ -1,8 +1,8 @@
 /**
  * Compressing the Windows agent that each Linux binary embeds (read back by
- * src/wsl/embedded_agent.ts): the E8 filter first (src/wsl/e8_filter.ts),
- * then zstd in independent frames of 16 MiB (src/wsl/zstd_frames.ts says
- * why), compressed in parallel. zstd, because both runtimes decompress it
+ * src/wsl/embedded_agent.ts): cut into independent frames of 16 MiB
+ * (src/wsl/zstd_frames.ts says why), each put through the E8 filter
+ * (src/wsl/e8_filter.ts) and zstd-compressed, in parallel. zstd, because both runtimes decompress it
  * with node:zlib alone, and it beats gzip on both size and decompression time
  * (measurements: docs/DEVELOPMENT.md, "Binary and download sizes").
  *
@@ -56,10 +56,9 @@ export async function compressAgentBytes(
   level: number,
   frameSize: number = FRAME_SIZE,
 ): Promise<{ blob: Uint8Array; layout: ZstdFrames }> {
-  const plain = e8Filter(agent, "encode");
   const parts: Uint8Array[] = [];
-  for (let at = 0; at < plain.byteLength; at += frameSize) {
-    parts.push(plain.subarray(at, at + frameSize));
+  for (let at = 0; at < agent.byteLength; at += frameSize) {
+    parts.push(agent.subarray(at, at + frameSize));
   }
   const frames: Uint8Array[] = new Array(parts.length);
   let next = 0;
@@ -69,7 +68,9 @@ export async function compressAgentBytes(
     async () => {
       while (next < parts.length) {
         const i = next++;
-        frames[i] = await compress(parts[i], {
+        const part = new Uint8Array(parts[i]); // a copy: the filter works in place
+        e8Filter(part, "encode");
+        frames[i] = await compress(part, {
           params: {
             [constants.ZSTD_c_compressionLevel]: level,
             [constants.ZSTD_c_checksumFlag]: 1,
@@ -81,6 +82,6 @@ export async function compressAgentBytes(
   await Promise.all(workers);
   return {
     blob: Buffer.concat(frames),
-    layout: { frameSize, frames: frames.map((f) => f.byteLength), size: plain.byteLength },
+    layout: { frameSize, frames: frames.map((f) => f.byteLength), size: agent.byteLength },
   };
 }

@@ -233,12 +233,16 @@ export class Builder {
 
   /**
    * The hash of the code the binaries are made of (main.ts's plain bundle)
-   * and of how they are made (this script).
+   * and of how they are made (this script and _compress_agent.ts).
    */
   sourceKey(): Promise<string> {
     return this.#once("source", async () => {
       const bundle = await run([tool("bun"), "build", "--target=bun", MAIN]);
-      return sha256(bundle, fs.readFileSync(fileURLToPath(import.meta.url)));
+      return sha256(
+        bundle,
+        fs.readFileSync(fileURLToPath(import.meta.url)),
+        fs.readFileSync(fileURLToPath(new URL("./_compress_agent.ts", import.meta.url))),
+      );
     });
   }
 

@@ -49,15 +49,19 @@ export async function writeFileFromStream(
   await handle.close();
 }
 
-/** Read `path` in chunks of up to `chunkSize` bytes; the file is closed when the loop ends. */
+/**
+ * Read `path` in chunks of up to `chunkSize` bytes; the file is closed when
+ * the loop ends. Every chunk is a view of one buffer, valid only until the
+ * next is asked for (reading 120 MB to hash it leaves no 120 MB of garbage).
+ */
 export async function* readFileChunks(
   path: string,
   chunkSize = 1 << 20,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const handle = await fsp.open(path, "r");
+  const buffer = new Uint8Array(chunkSize);
   try {
     for (;;) {
-      const buffer = new Uint8Array(chunkSize);
       const { bytesRead } = await handle.read(buffer, 0, chunkSize, null);
       if (bytesRead === 0) return;
       yield buffer.subarray(0, bytesRead);

@@ -1,6 +1,6 @@
 /**
  * The Windows agent that a compiled Linux build carries inside itself,
- * E8-filtered and zstd-compressed, so that one download is enough:
+ * compressed (E8 filter and zstd), so that one download is enough:
  * `scripts/build.ts` builds the matching Windows agent first and embeds it as
  * {@linkcode EMBEDDED_AGENT_FILE}. How a runtime embeds a file differs, so
  * reading it is the runtime layer's (`Runtime.readEmbeddedFile`);
@@ -11,12 +11,11 @@
 
 import { AgentPlacementError } from "../errors.ts";
 import { getRuntime } from "../runtime/mod.ts";
-import { E8Filter } from "./e8_filter.ts";
 import { unzstdFrames, type ZstdFrames } from "./zstd_frames.ts";
 
 /**
- * The name the build embeds the agent under: E8-filtered (e8_filter.ts), cut
- * into frames of 16 MiB, each zstd-compressed (zstd_frames.ts).
+ * The name the build embeds the agent under: cut into frames of 16 MiB,
+ * each E8-filtered (e8_filter.ts) and zstd-compressed (zstd_frames.ts).
  */
 export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.e8.zst";
 /**
@@ -93,7 +92,7 @@ export async function embeddedAgent(): Promise<EmbeddedAgent | null> {
 }
 
 /**
- * Decompress the agent (zstd frames, then the E8 filter undone), checking
+ * Decompress the agent (zstd frames, each E8 filter undone), checking
  * that it comes out exactly `layout.size` bytes long; every failure
  * (unreadable, corrupt, truncated, too long) errors the stream with
  * `damaged(cause)`.
@@ -104,19 +103,13 @@ export function decompressAgent(
   damaged: (cause: unknown) => Error = embeddedDamaged("this executable"),
 ): ReadableStream<Uint8Array> {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  const e8 = new E8Filter("decode");
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         reader ??= unzstdFrames(await zst, layout).getReader();
-        // Until there is something to hand on: the filter may hold a short chunk back.
-        for (;;) {
-          const { done, value } = await reader.read();
-          const out = done ? e8.end() : e8.push(value);
-          if (out.byteLength > 0) controller.enqueue(out);
-          if (done) return controller.close();
-          if (out.byteLength > 0) return;
-        }
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
       } catch (error) {
         controller.error(damaged(error));
         await reader?.cancel().catch(() => {});

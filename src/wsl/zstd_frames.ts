@@ -2,7 +2,8 @@
  * Decompressing the embedded agent: a run of independent zstd frames, each
  * of a known compressed size (recorded at build time) and a known
  * decompressed size, one frame at a time with node:zlib's synchronous zstd
- * (Bun 1.4 and Deno 2.9 both have it; no native add-on).
+ * (Bun 1.4 and Deno 2.9 both have it; no native add-on), each then put
+ * through the E8 filter (e8_filter.ts) on its own.
  *
  * Why frames and not node:zlib's zstd stream: in Deno 2.9 that stream
  * throws a corrupt input's error as an uncaught exception, which would end
@@ -14,6 +15,7 @@
  */
 
 import { zstdDecompressSync } from "node:zlib";
+import { e8Filter } from "./e8_filter.ts";
 
 /** How a blob is cut into frames, as the build records it. */
 export interface ZstdFrames {
@@ -26,7 +28,8 @@ export interface ZstdFrames {
 }
 
 /**
- * Decompress `input`, frame by frame as the reader asks. Errors when a
+ * Decompress `input`, frame by frame as the reader asks, and undo each
+ * frame's E8 filter. Errors when a
  * frame is corrupt (zstd's own checks and its content checksum), when the
  * input is shorter or longer than the frames add up to, or when a frame
  * decompresses to another size than expected.
@@ -107,7 +110,9 @@ export function unzstdFrames(
       }
       index++;
       produced += plain.byteLength;
-      controller.enqueue(new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength));
+      const frame = new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+      e8Filter(frame, "decode");
+      controller.enqueue(frame);
     },
     async cancel(reason) {
       pending = [];
