@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs the binaries in dist/ for download, beside the raw ones, and rewrites
 # dist/SHA256SUMS over every wsl2proxy* file there (raw and packed):
-#   wsl2proxy[-deno]-linux-<cpu>           -> .tar.xz (keeps the executable bit; xz is the
-#                                             smallest of gzip/xz/zip on it, see docs/BENCHMARKS.md)
+#   wsl2proxy[-deno]-linux-<cpu>           -> .tar.xz (keeps the executable bit; xz with its x86
+#                                             filter is the smallest, see docs/DEVELOPMENT.md)
 #   wsl2proxy[-deno]-windows-<cpu>.exe     -> .zip (what Windows opens without extra tools)
 # Each archive holds the one file under its dist/ name. Run after scripts/build.ts
 # (CI: .github/workflows/ci.yml, job build). Warns (GitHub annotation) about an
@@ -19,13 +19,21 @@ warn() { echo "::warning::$*" >&2; }
 size() { stat -c %s "$1"; }
 
 shopt -s nullglob
+# One xz per binary, all at once: xz -9e is single-threaded on a file this size.
+pids=()
 for bin in wsl2proxy-linux-* wsl2proxy-deno-linux-*; do
   case "$bin" in *.tar.xz | *.tmp-*) continue ;; esac
   [ "$(size "$bin")" -le "$max_linux" ] || warn "$bin is $(size "$bin") bytes, over 160 MB"
-  tar --owner=0 --group=0 --numeric-owner --mtime="@$stamp" -cf - "$bin" |
-    xz -9 -T0 >"$bin.tar.xz.tmp-$$"
-  mv "$bin.tar.xz.tmp-$$" "$bin.tar.xz"
+  filter=--x86
+  case "$bin" in *arm64*) filter=--arm64 ;; esac
+  (
+    tar --owner=0 --group=0 --numeric-owner --mtime="@$stamp" -cf - "$bin" |
+      xz "$filter" --lzma2=preset=9e >"$bin.tar.xz.tmp-$$"
+    mv "$bin.tar.xz.tmp-$$" "$bin.tar.xz"
+  ) &
+  pids+=("$!")
 done
+for pid in "${pids[@]}"; do wait "$pid"; done
 for exe in wsl2proxy-windows-*.exe wsl2proxy-deno-windows-*.exe; do
   zip="${exe%.exe}.zip"
   rm -f "$zip.tmp-$$"
