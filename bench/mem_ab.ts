@@ -12,11 +12,20 @@
  * connection and per GB (the figure that holds still under other people's
  * load), then RSS again once that load has settled.
  *
+ * Each binary is first copied with O_DIRECT (`dd oflag=direct`), so that every
+ * variant is read from disk by its first run, as after a reboot. How a binary
+ * got into the page cache changes its RSS: one written through the cache (by
+ * the build, or `cp`) sits in large folios, which are mapped whole when the
+ * program touches any page of them, ~10 MB more for daemon + agent
+ * (bench/NOTES.md).
+ *
  * Flags: --rounds N (default 3), --idle N (connections held, default 1000),
- * --no-paths (memory only), --quick (shorter load runs), --json FILE.
+ * --no-paths (memory only), --quick (shorter load runs), --json FILE,
+ * --cached (run the binaries where they are, as the page cache holds them).
  *
  * @module
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +45,7 @@ const flagValue = (name: string) => {
 const rounds = Number(flagValue("--rounds") ?? 3);
 const idleCount = Number(flagValue("--idle") ?? 1000);
 const withPaths = !args.includes("--no-paths");
+const cached = args.includes("--cached");
 const valueFlags = new Set(["--rounds", "--idle", "--json"]);
 const specs = args.filter((a, i) => !a.startsWith("--") && !valueFlags.has(args[i - 1]));
 const log = (line: string) => console.error(line);
@@ -184,8 +194,19 @@ async function main(): Promise<void> {
   const echoBin = buildC("echo_server");
   const load = buildC("load", ["-pthread"]);
   const bunBin = await buildBunBinary();
-  const variants = specs.map((s) => parseSpec(s, bunBin));
   const dir = mkdtempSync(join(tmpdir(), "w2p-memab-"));
+  const variants = specs.map((s) => parseSpec(s, bunBin));
+  if (!cached) {
+    variants.forEach((v, i) => {
+      const copy = join(dir, `bin-${i}`);
+      const r = spawnSync("dd", [`if=${v.argv[0]}`, `of=${copy}`, "bs=4M", "oflag=direct"], {
+        encoding: "utf8",
+      });
+      if (r.status !== 0) throw new Error(`dd of ${v.argv[0]} failed: ${r.stderr}`);
+      spawnSync("chmod", ["+x", copy]);
+      v.argv = [copy];
+    });
+  }
   const echoPath = join(dir, "echo.sock");
   const sourcePath = join(dir, "source.sock");
   const echo = await Background.start("echo server", [echoBin, echoPath, sourcePath], "ready");
