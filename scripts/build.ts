@@ -8,7 +8,7 @@
  * | `deno` | `wsl2proxy-deno-{linux,windows}-{x64,arm64}[.exe]` | `deno compile` (needs dl.deno.land: CI only) |
  *
  * plus `SHA256SUMS` over every `wsl2proxy*` file in `dist/`. Each Linux
- * binary carries the Windows agent of the same compiler and CPU, zstd-
+ * binary carries the Windows agent of the same compiler and CPU, brotli-
  * compressed (see scripts/_compress_agent.ts), so that one download is enough.
  * `--release` compresses it harder (scripts/_compress_agent.ts): minutes
  * instead of seconds, for the published binaries.
@@ -34,7 +34,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { AGENT_ZSTD_LEVEL, type AgentProfile, compressAgent } from "./_compress_agent.ts";
+import { AGENT_QUALITY, type AgentProfile, compressAgent } from "./_compress_agent.ts";
 
 /** The repository root. */
 export const REPO: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -55,7 +55,7 @@ export type Compiler = "bun" | "deno";
 /** The bundle's file name in `dist/`. */
 export const BUNDLE_NAME = "wsl2proxy.js";
 /** The name the compressed agent is embedded under (as src/wsl/embedded_agent.ts reads it). */
-export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.e8.zst";
+export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.e8.br";
 /** The name its `{ sha256, size }` is embedded under (as src/wsl/embedded_agent.ts reads it). */
 export const EMBEDDED_AGENT_INFO_FILE = "wsl2proxy-agent.json";
 
@@ -294,7 +294,7 @@ export class Builder {
 
   /**
    * The Windows agent of `target` as the Linux binaries embed it: E8-
-   * filtered and zstd-compressed in frames (scripts/_compress_agent.ts), and
+   * filtered and brotli-compressed in frames (scripts/_compress_agent.ts), and
    * beside it its `{ sha256, size }` (so that `start` can name and recognise
    * a placed copy without decompressing it) and its frame layout. Both sit
    * in a directory named after the level, so both profiles stay cached.
@@ -302,8 +302,8 @@ export class Builder {
   agentFiles(compiler: Compiler, target: Target): Promise<string[]> {
     return this.#once(`agent-${compiler}-${target}`, async () => {
       const exe = await this.binary(compiler, target);
-      const level = AGENT_ZSTD_LEVEL[this.#agentProfile];
-      const dir = path.join(path.dirname(exe), `zstd${level}`);
+      const level = AGENT_QUALITY[this.#agentProfile];
+      const dir = path.join(path.dirname(exe), `brotli${level}`);
       const zst = path.join(dir, EMBEDDED_AGENT_FILE);
       const info = path.join(dir, EMBEDDED_AGENT_INFO_FILE);
       if (!fs.existsSync(info)) {
@@ -324,7 +324,7 @@ export class Builder {
           fs.writeFileSync(`${info}.tmp-${process.pid}`, JSON.stringify(json) + "\n");
           fs.renameSync(`${info}.tmp-${process.pid}`, info);
           const mb = (fs.statSync(zst).size / 1e6).toFixed(1);
-          log(`compressed the agent (zstd -${level}): ${mb} MB in ${seconds(started)}`);
+          log(`compressed the agent (brotli -q${level}): ${mb} MB in ${seconds(started)}`);
         } finally {
           fs.rmSync(tmp, { force: true });
         }

@@ -1,28 +1,28 @@
 /**
  * The Windows agent that a compiled Linux build carries inside itself,
- * compressed (E8 filter and zstd), so that one download is enough:
+ * compressed (E8 filter and brotli), so that one download is enough:
  * `scripts/build.ts` builds the matching Windows agent first and embeds it as
  * {@linkcode EMBEDDED_AGENT_FILE}. How a runtime embeds a file differs, so
  * reading it is the runtime layer's (`Runtime.readEmbeddedFile`);
- * decompressing is shared (see zstd_frames.ts and e8_filter.ts).
+ * decompressing is shared (see compressed_frames.ts and e8_filter.ts).
  *
  * @module
  */
 
 import { AgentPlacementError } from "../errors.ts";
 import { getRuntime } from "../runtime/mod.ts";
-import { unzstdFrames, type ZstdFrames } from "./zstd_frames.ts";
+import { type FrameLayout, unpackFrames } from "./compressed_frames.ts";
 
 /**
  * The name the build embeds the agent under: cut into frames of 16 MiB,
- * each E8-filtered (e8_filter.ts) and zstd-compressed (zstd_frames.ts).
+ * each E8-filtered (e8_filter.ts) and brotli-compressed (compressed_frames.ts).
  */
-export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.e8.zst";
+export const EMBEDDED_AGENT_FILE = "wsl2proxy-agent.exe.e8.br";
 /**
  * The name of the JSON the build embeds beside it: `{ "sha256": <hex>,
  * "size": <bytes> }` of the uncompressed agent, so a copy already placed can be
  * recognised without decompressing (or hashing) 120 MB on every start, and
- * `"frameSize"` and `"frames"` (see {@linkcode ZstdFrames}).
+ * `"frameSize"` and `"frames"` (see {@linkcode FrameLayout}).
  */
 export const EMBEDDED_AGENT_INFO_FILE = "wsl2proxy-agent.json";
 
@@ -92,21 +92,21 @@ export async function embeddedAgent(): Promise<EmbeddedAgent | null> {
 }
 
 /**
- * Decompress the agent (zstd frames, each E8 filter undone), checking
+ * Decompress the agent (brotli frames, each E8 filter undone), checking
  * that it comes out exactly `layout.size` bytes long; every failure
  * (unreadable, corrupt, truncated, too long) errors the stream with
  * `damaged(cause)`.
  */
 export function decompressAgent(
   zst: Promise<ReadableStream<Uint8Array>> | ReadableStream<Uint8Array>,
-  layout: ZstdFrames,
+  layout: FrameLayout,
   damaged: (cause: unknown) => Error = embeddedDamaged("this executable"),
 ): ReadableStream<Uint8Array> {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        reader ??= unzstdFrames(await zst, layout).getReader();
+        reader ??= unpackFrames(await zst, layout).getReader();
         const { done, value } = await reader.read();
         if (done) controller.close();
         else controller.enqueue(value);

@@ -1,24 +1,27 @@
 /**
- * Decompressing the embedded agent: a run of independent zstd frames, each
- * of a known compressed size (recorded at build time) and a known
- * decompressed size, one frame at a time with node:zlib's synchronous zstd
- * (Bun 1.4 and Deno 2.9 both have it; no native add-on), each then put
+ * Decompressing the embedded agent: a run of independent brotli streams
+ * ("frames"), each of a known compressed size (recorded at build time) and a
+ * known decompressed size, one frame at a time with node:zlib's synchronous
+ * brotli (Bun and Deno both have it; no native add-on), each then put
  * through the E8 filter (e8_filter.ts) on its own.
  *
- * Why frames and not node:zlib's zstd stream: in Deno 2.9 that stream
- * throws a corrupt input's error as an uncaught exception, which would end
- * the daemon, and in Bun 1.4 it never calls the write back after one; the
- * synchronous call throws where it can be caught in both. Frames of 16 MiB
- * keep memory small (one frame in, one out) and cost ~0.4 % of size.
+ * Why frames, each decompressed in one synchronous call, and not a stream:
+ * a stream would have to survive the runtimes' quirks on corrupt input
+ * (Deno 2.9's node:zlib zstd stream throws such an error as an uncaught
+ * exception, which would end the daemon; Deno's synchronous brotli returns
+ * nothing instead of throwing), while a frame's call either throws or
+ * returns, and a frame of the wrong size is caught here. Frames of 16 MiB
+ * keep memory small (one frame in, one out) and cost ~0.5 % of size.
+ * brotli has no checksum of its own: placeAgent() checks the agent's SHA-256.
  *
  * @module
  */
 
-import { zstdDecompressSync } from "node:zlib";
+import { brotliDecompressSync } from "node:zlib";
 import { e8Filter } from "./e8_filter.ts";
 
 /** How a blob is cut into frames, as the build records it. */
-export interface ZstdFrames {
+export interface FrameLayout {
   /** Decompressed size of every frame but the last (which holds the rest). */
   frameSize: number;
   /** Compressed size of each frame, in order. */
@@ -29,14 +32,13 @@ export interface ZstdFrames {
 
 /**
  * Decompress `input`, frame by frame as the reader asks, and undo each
- * frame's E8 filter. Errors when a
- * frame is corrupt (zstd's own checks and its content checksum), when the
+ * frame's E8 filter. Errors when brotli finds a frame corrupt, when the
  * input is shorter or longer than the frames add up to, or when a frame
  * decompresses to another size than expected.
  */
-export function unzstdFrames(
+export function unpackFrames(
   input: ReadableStream<Uint8Array>,
-  layout: ZstdFrames,
+  layout: FrameLayout,
 ): ReadableStream<Uint8Array> {
   const reader = input.getReader();
   let pending: Uint8Array[] = [];
@@ -100,7 +102,7 @@ export function unzstdFrames(
       const compressed = await take(layout.frames[index]);
       const expected = Math.min(layout.frameSize, layout.size - produced);
       // The bound also makes a frame that decompresses to more fail at once, not after.
-      const plain = zstdDecompressSync(compressed, { maxOutputLength: Math.max(expected, 1) });
+      const plain = brotliDecompressSync(compressed, { maxOutputLength: Math.max(expected, 1) });
       if (plain.byteLength !== expected) {
         throw new Error(
           `frame ${
