@@ -117,13 +117,13 @@ describe("the compiled Linux binary", () => {
   );
 
   test(
-    "compiled - the Linux binary carries the zstd-compressed Windows agent of its CPU",
+    "compiled - the Linux binary carries the compressed Windows agent of its CPU",
     { skip: GIVEN_BIN ? "WSL2PROXY_TEST_BIN is set" : false, timeout: TIMEOUT },
     async () => {
       const bin = readFileSync(await linuxBinary());
-      const [zstFile] = await builder.agentFiles("bun", agentTarget(HOST_TARGET)!);
-      const zst = readFileSync(zstFile);
-      assert.ok(bin.indexOf(zst) > 0, "the agent's zstd bytes are not in the binary");
+      const [blobFile] = await builder.agentFiles("bun", agentTarget(HOST_TARGET)!);
+      const blob = readFileSync(blobFile);
+      assert.ok(bin.indexOf(blob) > 0, "the compressed agent is not in the binary");
     },
   );
 
@@ -160,15 +160,15 @@ describe("the compiled Linux binary", () => {
       const out = await tempDir("w2p-deno-probe-");
       try {
         const payload = new Uint8Array(3 << 20).map((_, i) => (i * 13 + (i >> 10)) & 0xff);
-        const zst = join(out.path, EMBEDDED_AGENT_FILE);
+        const packed = join(out.path, EMBEDDED_AGENT_FILE);
         const { blob, layout } = await compressAgentBytes(payload, 3, 1 << 20);
-        writeFileSync(zst, blob);
+        writeFileSync(packed, blob);
         const info = join(out.path, EMBEDDED_AGENT_INFO_FILE);
         writeFileSync(info, JSON.stringify({ sha256: sha256(payload), ...layout }));
         const bundle = join(out.path, "probe.js");
         await run([tool("deno"), "bundle", "--platform", "deno", "-o", bundle, PROBE]);
         const probe = join(out.path, "probe");
-        await denoCompile({ bundle, target: HOST_TARGET, outfile: probe, agentFiles: [zst, info] });
+        await denoCompile({ bundle, target: HOST_TARGET, outfile: probe, agentFiles: [packed, info] });
         const r = await runIn([probe], { cwd: out.path, env: { PATH: "/usr/bin:/bin" } });
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, `${payload.length} ${sha256(payload)}\n`.repeat(2));
