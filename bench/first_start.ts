@@ -3,11 +3,11 @@
  * decompress the blob, write the .exe, read it back, check its SHA-256.
  * One way per process, so that the peak RSS (VmHWM) is that way's own.
  *
- *     deno run -A bench/first_start.ts prepare <agent.exe> <dir>   # dir/{gz6, zstd9, zstd19}
+ *     deno run -A bench/first_start.ts prepare <agent.exe> <dir>   # dir/{gz6, brotli5, brotli11}
  *     deno run -A bench/first_start.ts <old|new> <dir>/<blob> <agent.exe>
  *     bun bench/first_start.ts <old|new> <dir>/<blob> <agent.exe>
  *
- * `new` is placeAgent() fed by decompressAgent() (E8 filter, zstd frames,
+ * `new` is placeAgent() fed by decompressAgent() (E8 filter, brotli frames,
  * streamed); `old` is what wsl2proxy did before (all in memory: gunzip with
  * DecompressionStream, hash, write, read back, hash). Prints one JSON line.
  * Results: docs/DEVELOPMENT.md, "Binary and download sizes".
@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { gzipSync } from "node:zlib";
-import { compressAgentBytes } from "../scripts/_compress_agent.ts";
+import { AGENT_QUALITY, compressAgentBytes } from "../scripts/_compress_agent.ts";
 import { decompressAgent } from "../src/wsl/embedded_agent.ts";
 import { placeAgent } from "../src/wsl/place_agent.ts";
 
@@ -39,12 +39,13 @@ if (way === "prepare") {
   let t = performance.now();
   writeFileSync(join(exe, "gz6"), gzipSync(plain, { level: 6 }));
   console.log(`gz6: ${Math.round(performance.now() - t)} ms`);
-  for (const level of [9, 19]) {
+  for (const quality of Object.values(AGENT_QUALITY)) {
     t = performance.now();
-    const { blob: zst, layout } = await compressAgentBytes(plain, level);
-    writeFileSync(join(exe, `zstd${level}`), zst);
-    writeFileSync(join(exe, `zstd${level}.json`), JSON.stringify(layout));
-    console.log(`zstd${level}: ${zst.byteLength} bytes in ${Math.round(performance.now() - t)} ms`);
+    const { blob: packed, layout } = await compressAgentBytes(plain, quality);
+    writeFileSync(join(exe, `brotli${quality}`), packed);
+    writeFileSync(join(exe, `brotli${quality}.json`), JSON.stringify(layout));
+    const ms = Math.round(performance.now() - t);
+    console.log(`brotli${quality}: ${packed.byteLength} bytes in ${ms} ms`);
   }
   process.exit(0);
 }
