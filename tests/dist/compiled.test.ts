@@ -168,7 +168,12 @@ describe("the compiled Linux binary", () => {
         const bundle = join(out.path, "probe.js");
         await run([tool("deno"), "bundle", "--platform", "deno", "-o", bundle, PROBE]);
         const probe = join(out.path, "probe");
-        await denoCompile({ bundle, target: HOST_TARGET, outfile: probe, agentFiles: [packed, info] });
+        await denoCompile({
+          bundle,
+          target: HOST_TARGET,
+          outfile: probe,
+          agentFiles: [packed, info],
+        });
         const r = await runIn([probe], { cwd: out.path, env: { PATH: "/usr/bin:/bin" } });
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, `${payload.length} ${sha256(payload)}\n`.repeat(2));
