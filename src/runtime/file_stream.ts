@@ -6,6 +6,10 @@
  */
 
 import * as fsp from "node:fs/promises";
+import { errnoCode } from "./errno.ts";
+
+/** What fsync(2) answers where flushing is not supported. */
+const NO_FSYNC = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
 
 /** Options for {@linkcode writeFileFromStream}. */
 export interface WriteFileFromStreamOptions {
@@ -15,7 +19,7 @@ export interface WriteFileFromStreamOptions {
 
 /**
  * Create `path` (it must not exist: `O_EXCL`) and write `data` into it chunk
- * by chunk, then flush it to disk. On any error the partial file is removed
+ * by chunk, then flush it to disk (where the file system can). On any error the partial file is removed
  * and the error rethrown; `data` is cancelled when the write fails.
  */
 export async function writeFileFromStream(
@@ -37,7 +41,11 @@ export async function writeFileFromStream(
         offset += bytesWritten;
       }
     }
-    await handle.sync();
+    // On disk before the caller renames it into place; a file system that
+    // cannot flush (some network and 9p mounts say EINVAL) is not an error.
+    await handle.sync().catch((error) => {
+      if (!NO_FSYNC.has(errnoCode(error) ?? "")) throw error;
+    });
   } catch (error) {
     await reader.cancel(error).catch(() => {});
     await handle.close().catch(() => {});
