@@ -24,16 +24,17 @@
  * script, the compiler's version and, for Linux, the agent's key; `dist/`
  * gets hard links. A rerun with nothing changed takes well under a second.
  *
- * Runs under Deno or Bun (it uses only node:* APIs); importable by tests.
+ * Runs under Deno or Bun (node:* APIs, and dax-sh to run the compilers);
+ * importable by tests.
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import $ from "dax-sh";
 import { AGENT_QUALITY, type AgentProfile, compressAgent } from "./_compress_agent.ts";
 
 /** The repository root. */
@@ -140,23 +141,13 @@ export function tool(name: "bun" | "deno"): string {
 }
 
 /** Run a command; resolves with its stdout, rejects with its stderr on failure. */
-export function run(argv: string[], env?: Record<string, string>): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {
-      cwd: REPO,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new Error(`${argv.join(" ")} exited with ${code}:\n${err}`));
-    });
-  });
+export async function run(argv: string[], env?: Record<string, string>): Promise<Uint8Array> {
+  const result = await $`${argv}`.cwd(REPO).env(env ?? {}).stdout("piped").stderr("piped")
+    .noThrow();
+  if (result.code !== 0) {
+    throw new Error(`${argv.join(" ")} exited with ${result.code}:\n${result.stderr}`);
+  }
+  return result.stdoutBytes;
 }
 
 function sha256(...parts: (string | Uint8Array)[]): string {
@@ -249,7 +240,8 @@ export class Builder {
   /** `bun --version` / `deno --version`. */
   version(compiler: Compiler): Promise<string> {
     return this.#once(`version-${compiler}`, async () => {
-      return (await run([tool(compiler), "--version"])).toString().split("\n")[0].trim();
+      return new TextDecoder().decode(await run([tool(compiler), "--version"])).split("\n")[0]
+        .trim();
     });
   }
 
