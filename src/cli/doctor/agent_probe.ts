@@ -49,6 +49,12 @@ export interface AgentProbe {
   dials: CheckResult[];
 }
 
+/** The probe when the agent check failed before any agent ran: nothing else can be known. */
+function notProbed(config: Config, agent: CheckResult, why: string): AgentProbe {
+  const cwd = result("agent working directory", "warn", `not known: ${why}`, "see the agent check");
+  return { agent, cwd, dials: noDials(config, agent) };
+}
+
 /** Resolve the agent as `start` would, start it once, dial every socket through it, and stop it. */
 export async function probeAgent(
   seam: DoctorSeam,
@@ -66,13 +72,7 @@ export async function probeAgent(
       `not started: ${options.interopBroken}`,
       "fix the checks above first",
     );
-    const cwd = result(
-      "agent working directory",
-      "warn",
-      "not known: no agent started",
-      "see the agent check",
-    );
-    return { agent, cwd, dials: noDials(config, agent) };
+    return notProbed(config, agent, "no agent started");
   }
   let cmd: AgentCommand;
   try {
@@ -93,13 +93,7 @@ export async function probeAgent(
         ? 'outside WSL there is no Windows side; to test, set agent.command: ["wsl2proxy", "agent"]'
         : "pass --agent PATH to a wsl2proxy-windows-x64.exe on a Windows drive, or set agent.path",
     );
-    const cwd = result(
-      "agent working directory",
-      "warn",
-      "not known: no agent command",
-      "see the agent check",
-    );
-    return { agent, cwd, dials: noDials(config, agent) };
+    return notProbed(config, agent, "no agent command");
   }
   const cwd = await cwdCheck(cmd.cwd, isWsl, driveRoot, cmd.argv);
   if (cwd.status === "fail") {
